@@ -1,0 +1,19 @@
+// The module's exports: what TypeScript may call. Each concept lives in its
+// own file; this file only chooses what crosses the boundary.
+
+export {
+  LAYOUT_MAGIC, LAYOUT_VERSION, LAYOUT_BASE, PAGE_SIZE, PAGE_SHIFT,
+  STAT_SLOTS, FRAME_META_BYTES, TRACE_REF_BYTES, TRACE_MAX,
+  TLB_SETS, TLB_WAYS, TLB_ENTRY_BYTES, VCPU_STATE_BYTES, VCPU_STRIDE, DMAP_NOT_SPLIT,
+  Hdr, Lock, Frame, FrameKind, Vcpu, CpuFeat, EptCap, WalkFlag, AccessKind, AccessStatus, TraceRef, TraceKind, TlbEntry,
+  layout_bytes_needed,
+  ram_base, ram_bytes, vcpu_ptr, tlb_ptr, frame_meta_ptr, stats_block_ptr, header_ptr,
+} from './layout';
+export { Stat, stats_select, stats_read, stats_total, stats_reset, stats_count } from './stats';
+export { machine_init, machine_attach } from './machine';
+export {
+  PFN_NONE, FRAME_POISON,
+  phys_shuffle, frame_alloc, frame_get, frame_put, phys_free_frames,
+  frame_kind, frame_owner, frame_refcount, frame_generation,
+} from './phys';
+export { trace_begin, trace_end } from './trace';

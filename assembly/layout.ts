@@ -1,0 +1,384 @@
+// The one place that knows where everything lives in gmemu's shared memory.
+//
+// Every thread (the main thread and each vCPU worker) instantiates the same
+// module over the same WebAssembly.Memory. That memory is the host's physical
+// RAM plus all state that more than one thread must see. Nothing in it is
+// allocated by AssemblyScript: the runtime is `stub`, and every instance would
+// start its heap at the same address, so the core never allocates.
+//
+//   0 ............ LAYOUT_BASE   AssemblyScript static data (identical in every
+//                                instance; nothing else lives here)
+//   LAYOUT_BASE    header        Hdr fields: geometry and region offsets
+//   + 4 KiB        locks         Lock words, one cache line each
+//   + 4 KiB        stats         (1 + max_vcpus) blocks of STAT_SLOTS u64
+//                                counters: block 0 = host, block 1+i = vCPU i
+//   ...            vcpus         max_vcpus x VCPU_STRIDE: Vcpu state fields,
+//                                the walk trace, then the vCPU's TLB
+//   ...            frame meta    ram_frames x FRAME_META_BYTES (Frame fields)
+//   ...            free stack    ram_frames x u32 free pfns (top in Hdr)
+//   ...            direct map    Dmap: per 1 GiB region and per 2 MiB region,
+//                                the pfn of the table that split it
+//   RAM (64 KiB aligned)         ram_frames x 4 KiB host frames; HPA = pfn << 12
+//
+// TypeScript reads all of these through the exports below; it never retypes
+// a number.
+
+export const LAYOUT_MAGIC: u32 = 0x6d656d67; // "gmem"
+export const LAYOUT_VERSION: u32 = 1;
+
+export const PAGE_SHIFT: u32 = 12;
+export const PAGE_SIZE: u32 = 4096;
+
+/** Where gmemu's shared state starts; AssemblyScript's own data stays below. */
+export const LAYOUT_BASE: u32 = 0x100000;
+export const HEADER_BYTES: u32 = 4096;
+export const LOCKS_BYTES: u32 = 4096;
+/** Lock words are spaced one cache line apart so they do not false-share. */
+export const LOCK_STRIDE: u32 = 64;
+/** Counter slots per stats block; stats.ts checks Stat.Count fits. */
+export const STAT_SLOTS: u32 = 256;
+export const FRAME_META_BYTES: u32 = 16;
+
+/** Header fields (byte offsets from LAYOUT_BASE). */
+export enum Hdr {
+  Magic = 0,
+  Version = 4,
+  RamFrames = 8,
+  MaxVcpus = 12,
+  HostCpus = 16,
+  /** Total bytes of the memory that the layout uses (end of RAM). */
+  TotalBytes = 20,
+  OffLocks = 24,
+  OffStats = 28,
+  OffVcpus = 32,
+  OffFrameMeta = 36,
+  OffFreeStack = 40,
+  OffDmap = 44,
+  OffRam = 48,
+  /** Number of pfns on the free stack. Guarded by Lock.Phys. */
+  FreeTop = 64,
+  /** Lazily freed vmap areas that vm_unmap_aliases() would purge. */
+  DmapLazyVmap = 68,
+  /** Number of 1 GiB and 2 MiB direct-map regions. */
+  Dmap1gCount = 72,
+  Dmap2mCount = 76,
+  /** pfn of the PUD-level table page the direct map hangs from. */
+  DmapPudPfn = 80,
+}
+
+/** Lock indices; the word of lock i is at OffLocks + i * LOCK_STRIDE. */
+export enum Lock {
+  /** The frame allocator's free stack. */
+  Phys = 0,
+  /** set_memory.c's cpa_lock: serialises direct-map changes. */
+  Cpa = 1,
+  Count = 2,
+}
+
+/**
+ * Frame metadata fields (byte offsets inside one FRAME_META_BYTES record).
+ * The direct-map state of a frame is not duplicated here: it is the present
+ * bit of the frame's entry in the direct map (directmap.ts).
+ */
+export enum Frame {
+  /** Who holds the frame: an fd / VM id chosen by the host layer, 0 = none. */
+  Owner = 0,
+  /** References; 0 means free. */
+  Refcount = 4,
+  /** FrameKind, a u8. */
+  Kind = 8,
+  /** Bumped on every free, so a stale reader can tell the frame was reused. */
+  Generation = 12,
+}
+
+export enum FrameKind {
+  Free = 0,
+  Anon = 1,
+  GuestMemfd = 2,
+  /** EPT, guest page tables built by the host, direct-map split tables. */
+  PageTable = 3,
+  /** Kernel memory that is not a page table (e.g. KVM's own structures). */
+  Kernel = 4,
+}
+
+/** Direct-map region tables: the u32 arrays after OffDmap. */
+export const DMAP_NOT_SPLIT: u32 = 0xffffffff;
+
+/**
+ * Per-vCPU state (byte offsets inside one vCPU record). The architectural
+ * state is what the walker and the TLB consult on every access; the results
+ * of the last access are written by the core and read by the host.
+ */
+export enum Vcpu {
+  Cr0 = 0,
+  Cr3 = 8,
+  Cr4 = 16,
+  Efer = 24,
+  Rflags = 32,
+  Pkru = 40,
+  /** IA32_PKRS (MSR 0x6e1), 32 significant bits. */
+  Pkrs = 44,
+  Cpl = 48,
+  Vpid = 52,
+  /** The EPT pointer; 0 means no EPT (guest-physical = host-physical). */
+  Eptp = 56,
+  /** EptCaps bits: MAXPHYADDR of the host and the EPT capabilities. */
+  EptCaps = 64,
+  /** CpuFeat bits: what the guest CPUID enumerates. */
+  Features = 68,
+  /** WalkFlags bits. */
+  WalkFlags = 72,
+  /** Small id of the EPT (the VM) that tags combined TLB entries. */
+  EptTag = 76,
+
+  // Results of the last access or walk.
+  /** AccessStatus of the last access. */
+  ResStatus = 96,
+  /** #PF error code, or the #GP error code. */
+  ResErr = 100,
+  /** CR2 written by a #PF. */
+  ResCr2 = 104,
+  ResGpa = 112,
+  ResHpa = 120,
+  /** EPT-violation exit qualification. */
+  ResEptQual = 128,
+  /** Guest-physical address of the EPT violation or misconfiguration. */
+  ResEptGpa = 136,
+  /** log2 of the page size of the translation (12, 21, 30). */
+  ResPageShift = 144,
+  /** Level at which a failed walk stopped (guest level, or EPT level). */
+  ResLevel = 148,
+  /** Number of TraceRef records written (trace on only). */
+  TraceCount = 152,
+
+  /** Start of the walk trace: TRACE_MAX records of TRACE_REF_BYTES. */
+  Trace = 256,
+}
+
+/** Vcpu.Features bits (from the guest CPUID, KVM_SET_CPUID2). */
+export enum CpuFeat {
+  /** Bits 7:0 hold the guest MAXPHYADDR. */
+  MaxPhyAddrMask = 0xff,
+  VendorAmd = 1 << 8,
+  Gbpages = 1 << 9,
+  Nx = 1 << 10,
+  Pcid = 1 << 11,
+  Invpcid = 1 << 12,
+  Smep = 1 << 13,
+  Smap = 1 << 14,
+  Pku = 1 << 15,
+  Pks = 1 << 16,
+  La57 = 1 << 17,
+  Pge = 1 << 18,
+}
+
+/** Vcpu.EptCaps bits (IA32_VMX_EPT_VPID_CAP as the core needs it). */
+export enum EptCap {
+  /** Bits 7:0 hold the host MAXPHYADDR. */
+  MaxPhyAddrMask = 0xff,
+  ExecOnly = 1 << 8,
+  Page1g = 1 << 9,
+}
+
+/** Vcpu.WalkFlags bits: model switches and the trace. */
+export enum WalkFlag {
+  /** Record every reference of a walk into the trace. */
+  Trace = 1 << 0,
+  /**
+   * Set A bits on upper levels as soon as they are read (QEMU and permitted
+   * hardware behaviour); default off = KVM's model, nothing set on a fault.
+   */
+  AdOnFault = 1 << 1,
+}
+
+/** The kind of one memory access: the trio every walker and check takes. */
+export enum AccessKind {
+  Read = 0,
+  Write = 1,
+  Fetch = 2,
+}
+
+/** Outcome of one access or walk, in Vcpu.ResStatus. */
+export enum AccessStatus {
+  Ok = 0,
+  /** Guest #PF: ResErr, ResCr2. */
+  PageFault = 1,
+  /** Guest #GP (non-canonical address, bad control-register value). */
+  GeneralProtection = 2,
+  /** EPT violation: ResEptQual, ResEptGpa. */
+  EptViolation = 3,
+  /** EPT misconfiguration: ResEptGpa. */
+  EptMisconfig = 4,
+  /** No EPT, and a guest-physical address outside host RAM. */
+  NoMemory = 5,
+}
+
+/** One reference of a walk, as recorded in the trace. */
+export const TRACE_REF_BYTES: u32 = 32;
+/** 5-level guest over 4-level EPT is 29 references, plus A/D updates. */
+export const TRACE_MAX: u32 = 64;
+
+export enum TraceRef {
+  /** TraceKind */
+  Kind = 0,
+  /** Paging level of the entry (5..1 guest, 4..1 EPT). */
+  Level = 4,
+  /** Guest-physical address (guest entries) or host-physical (EPT). */
+  Addr = 8,
+  /** The entry value read, or the old value of an A/D update. */
+  Value = 16,
+  /** The new value of an A/D update. */
+  NewValue = 24,
+}
+
+export enum TraceKind {
+  GuestEntry = 1,
+  EptEntry = 2,
+  GuestAdUpdate = 3,
+  EptAdUpdate = 4,
+}
+
+/** Per-vCPU TLB geometry: set-associative, entries of TLB_ENTRY_BYTES. */
+export const TLB_SETS: u32 = 512;
+export const TLB_WAYS: u32 = 8;
+export const TLB_ENTRY_BYTES: u32 = 32;
+export const VCPU_STATE_BYTES: u32 = 4096;
+export const VCPU_STRIDE: u32 = VCPU_STATE_BYTES + TLB_SETS * TLB_WAYS * TLB_ENTRY_BYTES;
+
+/** Fields of one TLB entry (byte offsets inside TLB_ENTRY_BYTES). */
+export enum TlbEntry {
+  /** Linear address of the page (aligned to its size) | TlbTag bits in the low 12 bits. */
+  Tag = 0,
+  /** Host-physical base of the page. */
+  Hpa = 8,
+  /** Guest-physical base of the page. */
+  Gpa = 16,
+  /** TlbAttr bits. */
+  Attr = 24,
+}
+
+// ---------------------------------------------------------------------------
+// Geometry, computed once by layout_init and cached per instance by attach.
+
+let g_ram_frames: u32 = 0;
+let g_max_vcpus: u32 = 0;
+let g_off_locks: usize = 0;
+let g_off_stats: usize = 0;
+let g_off_vcpus: usize = 0;
+let g_off_frame_meta: usize = 0;
+let g_off_free_stack: usize = 0;
+let g_off_dmap: usize = 0;
+let g_off_ram: usize = 0;
+
+function alignUp(x: usize, a: usize): usize {
+  return (x + a - 1) & ~(a - 1);
+}
+
+/** Bytes of memory a layout with these parameters needs (end of RAM). */
+export function layout_bytes_needed(ram_frames: u32, max_vcpus: u32): f64 {
+  const n2m = (ram_frames + 511) >> 9;
+  const n1g = (ram_frames + 262143) >> 18;
+  let off: f64 = <f64>LAYOUT_BASE + HEADER_BYTES + LOCKS_BYTES;
+  off += <f64>(1 + max_vcpus) * STAT_SLOTS * 8;
+  off = Math.ceil(off / 4096) * 4096;
+  off += <f64>max_vcpus * VCPU_STRIDE;
+  off += <f64>ram_frames * FRAME_META_BYTES;
+  off += <f64>ram_frames * 4;
+  off += <f64>(n1g + n2m) * 4;
+  off = Math.ceil(off / 65536) * 65536;
+  off += <f64>ram_frames * PAGE_SIZE;
+  return off;
+}
+
+/**
+ * Lays out a fresh memory: writes the header and zeroes the regions. Called
+ * once, by the thread that creates the machine, before any attach().
+ * Returns 0, or -22 (EINVAL) when the geometry does not fit in the memory.
+ */
+export function layout_init(ram_frames: u32, max_vcpus: u32, host_cpus: u32): i32 {
+  if (ram_frames == 0 || max_vcpus == 0 || host_cpus == 0) return -22;
+  const need = layout_bytes_needed(ram_frames, max_vcpus);
+  if (need > <f64>memory.size() * 65536) return -22;
+  const n2m = (ram_frames + 511) >> 9;
+  const n1g = (ram_frames + 262143) >> 18;
+  let off: usize = LAYOUT_BASE + HEADER_BYTES;
+  const locks = off;
+  off += LOCKS_BYTES;
+  const stats = off;
+  off += <usize>(1 + max_vcpus) * STAT_SLOTS * 8;
+  off = alignUp(off, 4096);
+  const vcpus = off;
+  off += <usize>max_vcpus * VCPU_STRIDE;
+  const meta = off;
+  off += <usize>ram_frames * FRAME_META_BYTES;
+  const free = off;
+  off += <usize>ram_frames * 4;
+  const dmap = off;
+  off += <usize>(n1g + n2m) * 4;
+  off = alignUp(off, 65536);
+  const ram = off;
+  memory.fill(LAYOUT_BASE, 0, ram - LAYOUT_BASE);
+  const h = LAYOUT_BASE;
+  store<u32>(h + Hdr.Version, LAYOUT_VERSION);
+  store<u32>(h + Hdr.RamFrames, ram_frames);
+  store<u32>(h + Hdr.MaxVcpus, max_vcpus);
+  store<u32>(h + Hdr.HostCpus, host_cpus);
+  store<u32>(h + Hdr.TotalBytes, <u32>(ram + <usize>ram_frames * PAGE_SIZE));
+  store<u32>(h + Hdr.OffLocks, <u32>locks);
+  store<u32>(h + Hdr.OffStats, <u32>stats);
+  store<u32>(h + Hdr.OffVcpus, <u32>vcpus);
+  store<u32>(h + Hdr.OffFrameMeta, <u32>meta);
+  store<u32>(h + Hdr.OffFreeStack, <u32>free);
+  store<u32>(h + Hdr.OffDmap, <u32>dmap);
+  store<u32>(h + Hdr.OffRam, <u32>ram);
+  store<u32>(h + Hdr.Dmap1gCount, n1g);
+  store<u32>(h + Hdr.Dmap2mCount, n2m);
+  // The magic goes last: a reader that sees it sees a complete header.
+  atomic.store<u32>(h + Hdr.Magic, LAYOUT_MAGIC);
+  return 0;
+}
+
+/**
+ * Caches the geometry in this instance's globals. Every instance calls it
+ * once after layout_init has run (in any thread). Returns 0, or -22 when the
+ * memory holds no gmemu layout.
+ */
+export function layout_attach(): i32 {
+  const h = LAYOUT_BASE;
+  if (atomic.load<u32>(h + Hdr.Magic) != LAYOUT_MAGIC) return -22;
+  if (load<u32>(h + Hdr.Version) != LAYOUT_VERSION) return -22;
+  g_ram_frames = load<u32>(h + Hdr.RamFrames);
+  g_max_vcpus = load<u32>(h + Hdr.MaxVcpus);
+  g_off_locks = load<u32>(h + Hdr.OffLocks);
+  g_off_stats = load<u32>(h + Hdr.OffStats);
+  g_off_vcpus = load<u32>(h + Hdr.OffVcpus);
+  g_off_frame_meta = load<u32>(h + Hdr.OffFrameMeta);
+  g_off_free_stack = load<u32>(h + Hdr.OffFreeStack);
+  g_off_dmap = load<u32>(h + Hdr.OffDmap);
+  g_off_ram = load<u32>(h + Hdr.OffRam);
+  return 0;
+}
+
+// Accessors used by every other module (inlined: they are on the hot path).
+
+@inline export function ram_frames(): u32 { return g_ram_frames; }
+@inline export function max_vcpus(): u32 { return g_max_vcpus; }
+@inline export function host_cpus(): u32 { return load<u32>(LAYOUT_BASE + Hdr.HostCpus); }
+/** Byte address of RAM in the Wasm memory: HPA 0 is here. */
+@inline export function ram_base(): usize { return g_off_ram; }
+/** Size of host RAM in bytes, as a host-physical address limit. */
+@inline export function ram_bytes(): u64 { return <u64>g_ram_frames << PAGE_SHIFT; }
+@inline export function hpa_to_ptr(hpa: u64): usize { return g_off_ram + <usize>hpa; }
+@inline export function pfn_to_ptr(pfn: u32): usize { return g_off_ram + (<usize>pfn << PAGE_SHIFT); }
+@inline export function lock_ptr(lock: u32): usize { return g_off_locks + <usize>lock * LOCK_STRIDE; }
+@inline export function stats_block_ptr(block: u32): usize { return g_off_stats + <usize>block * STAT_SLOTS * 8; }
+@inline export function vcpu_ptr(vcpu: u32): usize { return g_off_vcpus + <usize>vcpu * VCPU_STRIDE; }
+@inline export function tlb_ptr(vcpu: u32): usize { return g_off_vcpus + <usize>vcpu * VCPU_STRIDE + VCPU_STATE_BYTES; }
+@inline export function frame_meta_ptr(pfn: u32): usize { return g_off_frame_meta + <usize>pfn * FRAME_META_BYTES; }
+@inline export function free_stack_ptr(): usize { return g_off_free_stack; }
+/** The u32 table of 1 GiB regions, followed by the table of 2 MiB regions. */
+@inline export function dmap_1g_ptr(): usize { return g_off_dmap; }
+@inline export function dmap_2m_ptr(): usize {
+  return g_off_dmap + <usize>load<u32>(LAYOUT_BASE + Hdr.Dmap1gCount) * 4;
+}
+@inline export function header_ptr(): usize { return LAYOUT_BASE; }

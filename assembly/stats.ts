@@ -1,0 +1,139 @@
+// Event counters: an enum-indexed array of u64 in shared memory.
+//
+// Counting is per thread of execution, like Linux's per-CPU counters: block 0
+// belongs to the host (the thread acting as "the kernel" outside any vCPU),
+// block 1 + i to vCPU i. A thread selects its block before it works, and then
+// increments without atomics because no other thread writes that block. A
+// total is the sum over blocks. The names live in TypeScript
+// (src/core/stats.ts), which checks them against these exported values.
+
+import { STAT_SLOTS, stats_block_ptr, max_vcpus } from './layout';
+
+export enum Stat {
+  // phys: the host frame allocator
+  FrameAlloc = 0,
+  FrameFree,
+  FrameAllocFail,
+
+  // directmap: the kernel linear map (set_memory.c)
+  DmapInvalidNoflush,
+  DmapDefaultNoflush,
+  DmapSetMemoryNp,
+  DmapSetMemoryP,
+  /** Kernel PTEs (or large entries) actually rewritten. */
+  DmapPteUpdate,
+  DmapSplit2m,
+  DmapSplit1g,
+  /** Page-table pages allocated by splits. */
+  DmapPtPage,
+  /** vm_unmap_aliases() calls. */
+  DmapVmapPurge,
+  /** Host-wide TLB flushes, by reason. */
+  DmapFlushSplit,
+  DmapFlushPurge,
+  DmapFlushCpa,
+  DmapFlushKernelRange,
+  /** Of those, how many were full flushes vs per-page INVLPG flushes. */
+  DmapFlushFull,
+  DmapFlushInvlpg,
+  /** IPIs sent to other host CPUs for those flushes. */
+  DmapIpi,
+  /** INVLPGs executed, summed over host CPUs. */
+  DmapCpuInvlpg,
+  /** Full TLB flushes executed, summed over host CPUs. */
+  DmapCpuFullFlush,
+  /** Bytes written back by CLFLUSH (only for caching-mode changes). */
+  DmapCacheFlushBytes,
+  /** WBINVD on every CPU (cpa_flush_all). */
+  DmapCacheFlushAll,
+  /** Kernel accesses that found a page missing from the direct map. */
+  DmapKernelFault,
+
+  // ept: the host's second-level tables
+  EptWalk,
+  EptEntryRead,
+  EptViolation,
+  EptMisconfig,
+  EptAdUpdate,
+  EptMapPage,
+  EptZapEntry,
+  EptTableAlloc,
+  EptTableFree,
+  InveptSingle,
+  InveptGlobal,
+
+  // paging: the guest's own tables, walked through EPT
+  GuestWalk,
+  GuestEntryRead,
+  /** All memory references of 2D walks: guest entries plus EPT entries. */
+  WalkRef,
+  GuestAdUpdate,
+  GuestPageFault,
+  GuestGeneralProtection,
+
+  // tlb
+  TlbHit,
+  TlbMiss,
+  TlbFill,
+  TlbEvict,
+  TlbFlushInvlpg,
+  TlbFlushInvpcid,
+  TlbFlushCr3,
+  TlbFlushCr3Noflush,
+  TlbFlushCr4,
+  TlbFlushInvvpid,
+  TlbFlushInvept,
+  TlbFlushFault,
+  /** Entries removed by any flush. */
+  TlbEntryFlushed,
+
+  // guest accesses through the MMU
+  GuestRead,
+  GuestWrite,
+  GuestFetch,
+  GuestCopyBytes,
+
+  Count,
+}
+
+// A compile-time check would be nicer; this fails the build's first attach.
+const STATS_FIT: bool = <u32>Stat.Count <= STAT_SLOTS;
+
+let g_block: usize = 0;
+
+/** Makes `block` (0 = host, 1 + i = vCPU i) the one this thread counts into. */
+export function stats_select(block: u32): void {
+  assert(STATS_FIT);
+  g_block = stats_block_ptr(block);
+}
+
+@inline export function stat_inc(s: Stat): void {
+  const p = g_block + (<usize>s << 3);
+  store<u64>(p, load<u64>(p) + 1);
+}
+
+@inline export function stat_add(s: Stat, n: u64): void {
+  const p = g_block + (<usize>s << 3);
+  store<u64>(p, load<u64>(p) + n);
+}
+
+/** One counter of one block. */
+export function stats_read(block: u32, s: u32): u64 {
+  return load<u64>(stats_block_ptr(block) + (<usize>s << 3));
+}
+
+/** One counter summed over every block. */
+export function stats_total(s: u32): u64 {
+  let sum: u64 = 0;
+  const n = max_vcpus() + 1;
+  for (let b: u32 = 0; b < n; b++) sum += load<u64>(stats_block_ptr(b) + (<usize>s << 3));
+  return sum;
+}
+
+export function stats_reset(): void {
+  memory.fill(stats_block_ptr(0), 0, <usize>(max_vcpus() + 1) * STAT_SLOTS * 8);
+}
+
+export function stats_count(): u32 {
+  return <u32>Stat.Count;
+}
