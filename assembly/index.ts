@@ -17,3 +17,7 @@ export {
   frame_kind, frame_owner, frame_refcount, frame_generation,
 } from './phys';
 export { trace_begin, trace_end } from './trace';
+export {
+  ept_walk, ept_hpa, ept_page_shift, ept_rights, ept_qualification, ept_level,
+  ept_make_eptp, ept_root_alloc, ept_map, ept_zap, ept_destroy,
+} from './ept';
