@@ -18,6 +18,11 @@ export {
 } from './phys';
 export { trace_begin, trace_end } from './trace';
 export {
+  TLB_SINGLE_PAGE_FLUSH_CEILING,
+  set_direct_map_invalid_noflush, set_direct_map_default_noflush, set_memory_np, set_memory_p,
+  flush_tlb_kernel_range, dmap_present, dmap_mapping_shift, dmap_kernel_access, dmap_vmap_lazy_free,
+} from './directmap';
+export {
   ept_walk, ept_hpa, ept_page_shift, ept_rights, ept_qualification, ept_level,
   ept_make_eptp, ept_root_alloc, ept_map, ept_zap, ept_destroy,
 } from './ept';

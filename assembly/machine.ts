@@ -3,6 +3,7 @@
 
 import { layout_init, layout_attach } from './layout';
 import { phys_init } from './phys';
+import { dmap_init } from './directmap';
 import { stats_select } from './stats';
 
 /**
@@ -14,7 +15,7 @@ export function machine_init(ram_frames: u32, max_vcpus: u32, host_cpus: u32): i
   if (r != 0) return r;
   machine_attach();
   phys_init();
-  return 0;
+  return dmap_init();
 }
 
 /** Binds this instance to a memory that machine_init has laid out. */
