@@ -199,17 +199,20 @@ export function ept_level(): u32 { return g_level; }
   // A guest paging-structure access with EPT A/D on is treated as a write,
   // because the guest walker may have to set a guest A/D bit there; a PDPTE
   // load by MOV to CR3 (no linear address) stays a read.
-  const as_write = kind == AccessKind.Write || (ad && paging_structure && gla_valid);
+  // The SDM reports such an access as both a read and a write (bits 0 and 1).
+  const table_access_as_write = ad && paging_structure && gla_valid;
+  const as_write = kind == AccessKind.Write || table_access_as_write;
   let need: u32;
   let acc: u64;
-  if (kind == AccessKind.Fetch && !paging_structure) {
+  if (table_access_as_write) {
+    need = <u32>EPT_WRITABLE;
+    acc = EPT_VIOLATION_ACC_READ | EPT_VIOLATION_ACC_WRITE;
+  } else if (kind == AccessKind.Fetch) {
     need = <u32>EPT_EXECUTABLE;
     acc = EPT_VIOLATION_ACC_INSTR;
-  } else if (as_write) {
+  } else if (kind == AccessKind.Write) {
     need = <u32>EPT_WRITABLE;
-    acc = kind == AccessKind.Write && !(ad && paging_structure && gla_valid)
-      ? EPT_VIOLATION_ACC_WRITE
-      : EPT_VIOLATION_ACC_READ | EPT_VIOLATION_ACC_WRITE;
+    acc = EPT_VIOLATION_ACC_WRITE;
   } else {
     need = <u32>EPT_READABLE;
     acc = EPT_VIOLATION_ACC_READ;
