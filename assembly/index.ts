@@ -26,3 +26,4 @@ export {
   ept_walk, ept_hpa, ept_page_shift, ept_rights, ept_qualification, ept_level,
   ept_make_eptp, ept_root_alloc, ept_map, ept_zap, ept_destroy,
 } from './ept';
+export { bench_memcopy, bench_directmap_pairs } from './bench';
