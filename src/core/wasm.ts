@@ -32,6 +32,8 @@ export interface MachineGeometry {
 }
 
 const WASM_PAGE = 65536;
+/** The module's declared minimum memory: asconfig.json's initialMemory (a test keeps them equal). */
+export const CORE_MIN_PAGES = 32;
 
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -85,9 +87,9 @@ function errnoName(ret: number): string {
 export async function createCore(geometry: MachineGeometry, debug = false): Promise<Core> {
   const module = await compileCore(debug);
   // A throwaway instance over a minimal memory answers how big the real one must be.
-  const probe = await instantiateOver(module, new WebAssembly.Memory({ initial: 32, maximum: 32, shared: true }), debug);
+  const probe = await instantiateOver(module, new WebAssembly.Memory({ initial: CORE_MIN_PAGES, maximum: CORE_MIN_PAGES, shared: true }), debug);
   const bytes = probe.layout_bytes_needed(geometry.ramFrames, geometry.maxVcpus);
-  const pages = Math.ceil(bytes / WASM_PAGE);
+  const pages = Math.max(CORE_MIN_PAGES, Math.ceil(bytes / WASM_PAGE));
   if (pages > 65536) throw new RangeError(`gmemu: ${geometry.ramFrames} frames do not fit in a 4 GiB Wasm memory`);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const exports = await instantiateOver(module, memory, debug);
