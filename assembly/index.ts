@@ -27,3 +27,15 @@ export {
   ept_make_eptp, ept_root_alloc, ept_map, ept_zap, ept_destroy,
 } from './ept';
 export { bench_memcopy, bench_directmap_pairs } from './bench';
+export { walk, is_canonical, permission_fault } from './paging';
+export {
+  TlbSize, TlbAttr, TlbCtx, TLB_TAG_SIZE_SHIFT,
+} from './layout';
+export {
+  tlb_invlpg, tlb_flush_fault, tlb_invpcid, tlb_flush_cr3, tlb_flush_cr4, tlb_flush_all, tlb_invvpid, tlb_invept, tlb_count,
+} from './tlb';
+export {
+  mov_cr3, mov_cr4, invlpg, invpcid, wrpkru, wrmsr_pkrs, vcpu_set_state,
+  vcpu_set_features, vcpu_set_ept, vcpu_set_vpid, vcpu_set_cpl, vcpu_set_rflags, vcpu_set_pkeys, vcpu_set_walk_flags,
+} from './cr';
+export { vcpu_access, guest_read64, guest_write64, guest_copy, guest_fill } from './access';

@@ -245,16 +245,72 @@ export const TLB_ENTRY_BYTES: u32 = 32;
 export const VCPU_STATE_BYTES: u32 = 4096;
 export const VCPU_STRIDE: u32 = VCPU_STATE_BYTES + TLB_SETS * TLB_WAYS * TLB_ENTRY_BYTES;
 
-/** Fields of one TLB entry (byte offsets inside TLB_ENTRY_BYTES). */
+/**
+ * Fields of one TLB entry (byte offsets inside TLB_ENTRY_BYTES). An entry maps
+ * one page of its own size (TlbSize): the guest page, or the piece of it that
+ * one EPT page backs when EPT maps it with smaller pages (TlbAttr.Fragment).
+ */
 export enum TlbEntry {
-  /** Linear address of the page (aligned to its size) | TlbTag bits in the low 12 bits. */
+  /**
+   * 0 = empty. Otherwise TlbSize << TLB_TAG_SIZE_SHIFT | (LA[56:0] >> page
+   * shift) << 12 | the PCID the entry was made under (0 while CR4.PCIDE=0).
+   */
   Tag = 0,
   /** Host-physical base of the page. */
   Hpa = 8,
   /** Guest-physical base of the page. */
   Gpa = 16,
-  /** TlbAttr bits. */
+  /** TlbAttr bits (u32). */
   Attr = 24,
+  /** Context the entry belongs to (u32): VPID | TlbCtx bits. */
+  Ctx = 28,
+}
+
+/** TlbEntry.Tag bits 63:62: the size of the page an entry maps. */
+export const TLB_TAG_SIZE_SHIFT: u32 = 62;
+export enum TlbSize {
+  Size4k = 1,
+  Size2m = 2,
+  Size1g = 3,
+}
+
+/**
+ * TlbEntry.Attr bits: what a walk found, combined over the levels. The rights
+ * are cached, the registers that judge them (CR0.WP, CR4.SMEP/SMAP/PKE/PKS,
+ * EFLAGS.AC, PKRU, IA32_PKRS) are not: they are applied at each access.
+ */
+export enum TlbAttr {
+  /** R/W AND-ed over the guest levels. */
+  Write = 1 << 0,
+  /** U/S AND-ed over the guest levels: a user-mode address. */
+  User = 1 << 1,
+  /** XD OR-ed over the guest levels (only with EFER.NXE=1). */
+  Nx = 1 << 2,
+  /** The leaf's D bit when the entry was made: a write through D=0 re-walks. */
+  Dirty = 1 << 3,
+  /** Leaf G=1 while CR4.PGE=1: survives MOV to CR3. */
+  Global = 1 << 4,
+  /** EPT rights of the final page (all three without EPT). */
+  EptRead = 1 << 5,
+  EptWrite = 1 << 6,
+  EptExec = 1 << 7,
+  /** The entry is a piece of a larger guest page (EPT mapped it with smaller pages). */
+  Fragment = 1 << 8,
+  /** Protection key: leaf bits 62:59. */
+  PkeyShift = 9,
+  PkeyMask = 0xf << 9,
+  /** TlbSize of the guest page a Fragment belongs to. */
+  GuestSizeShift = 13,
+  GuestSizeMask = 3 << 13,
+}
+
+/** TlbEntry.Ctx bits above the VPID (bits 15:0). */
+export enum TlbCtx {
+  /** Bits 30:16: Vcpu.EptTag of a combined (guest-linear to host-physical) entry. */
+  EptTagShift = 16,
+  EptTagMask = 0x7fff << 16,
+  /** Made with EPT on: a combined mapping, which INVEPT reaches. */
+  Ept = 1 << 31,
 }
 
 // ---------------------------------------------------------------------------
