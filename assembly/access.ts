@@ -13,7 +13,7 @@
 
 import {
   AccessKind, AccessStatus, PAGE_SIZE, TlbAttr, TlbEntry, Vcpu,
-  hpa_to_ptr, tlb_ptr, vcpu_ptr,
+  hpa_to_ptr, ram_bytes, tlb_ptr, vcpu_ptr,
 } from './layout';
 import {
   is_canonical_at, permission_fault_at, raise_general_protection, raise_page_fault, walk,
@@ -39,12 +39,22 @@ let g_hpa2: u64 = 0;
   return kind == AccessKind.Read ? TlbAttr.EptRead : kind == AccessKind.Write ? TlbAttr.EptWrite : TlbAttr.EptExec;
 }
 
+/** A cached translation to an address outside host RAM: nothing there to access. */
+function no_memory(v: usize): i32 {
+  store<u32>(v + Vcpu.ResStatus, AccessStatus.NoMemory);
+  store<u64>(v + Vcpu.ResGpa, g_gpa);
+  store<u64>(v + Vcpu.ResEptGpa, g_gpa);
+  store<u64>(v + Vcpu.ResEptQual, 0);
+  store<u32>(v + Vcpu.ResLevel, 0);
+  return AccessStatus.NoMemory;
+}
+
 /** Translates without the TLB when paging is off, and after a miss or a refused hit. */
 function translate_slow(vcpu: u32, v: usize, t: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, implicit: bool): i32 {
   const paging = (load<u64>(v + Vcpu.Cr0) & X86_CR0_PG) != 0;
   if (paging) stat_inc(Stat.TlbMiss);
   const r = walk(vcpu, la, kind, cpl, ac, implicit);
-  if (r == AccessStatus.Ok) {
+  if (r == AccessStatus.Ok || (r == AccessStatus.NoMemory && load<u32>(v + Vcpu.ResLevel) == 0)) {
     g_hpa = walk_hpa();
     g_gpa = walk_gpa();
     g_page_shift = walk_page_shift();
@@ -82,6 +92,7 @@ function translate_slow(vcpu: u32, v: usize, t: usize, la: u64, kind: AccessKind
         g_hpa = load<u64>(p + TlbEntry.Hpa) | (la & mask);
         g_gpa = load<u64>(p + TlbEntry.Gpa) | (la & mask);
         g_hit = p;
+        if (g_hpa >= ram_bytes()) return no_memory(v);
         store<u32>(v + Vcpu.ResStatus, AccessStatus.Ok);
         return AccessStatus.Ok;
       }

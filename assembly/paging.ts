@@ -353,7 +353,7 @@ function walk_once(v: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, impli
   }
 
   const d = gpa_to_hpa(eptp, caps, gpa, kind, false);
-  if (d != AccessStatus.Ok) return raise_gpa_failure(v, d, gpa, 0);
+  if (d != AccessStatus.Ok && d != AccessStatus.NoMemory) return raise_gpa_failure(v, d, gpa, 0);
   if ((g_xlat_rights & 1) != 0) attr |= TlbAttr.EptRead;
   if ((g_xlat_rights & 2) != 0) attr |= TlbAttr.EptWrite;
   if ((g_xlat_rights & 4) != 0) attr |= TlbAttr.EptExec;
@@ -362,6 +362,9 @@ function walk_once(v: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, impli
   g_hpa = g_xlat_hpa;
   g_page_shift = shift;
   g_map_shift = g_xlat_shift < shift ? g_xlat_shift : shift;
+  // Outside host RAM there is nothing to access (MMIO, or a hole), but the
+  // translation exists, and the TLB may cache it like any other.
+  if (d == AccessStatus.NoMemory) return raise_gpa_failure(v, d, gpa, 0);
   store<u32>(v + Vcpu.ResStatus, AccessStatus.Ok);
   store<u32>(v + Vcpu.ResErr, 0);
   store<u64>(v + Vcpu.ResGpa, gpa);
@@ -378,7 +381,9 @@ function walk_once(v: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, impli
  * and fills the Vcpu.Res* fields: ResErr and ResCr2 for a #PF, ResErr = 0 for
  * #GP(0); ResGpa, ResHpa, ResPageShift (the guest page) on success; ResEptQual
  * and ResEptGpa for an EPT failure; ResLevel = the guest level where the walk
- * stopped, 0 when the data access itself failed in EPT.
+ * stopped, 0 when the data access itself failed in EPT or lies outside host
+ * RAM. NoMemory with ResLevel 0 is a complete translation to a guest-physical
+ * address (ResGpa) that has no RAM behind it: the walk_* results hold it.
  */
 export function walk(vcpu: u32, la: u64, kind: AccessKind, cpl: u32, ac: u32, implicit: bool): i32 {
   const v = vcpu_ptr(vcpu);
