@@ -240,14 +240,16 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     h.bench_memcopy(memSrc + BigInt(sizes.copyBytes), memSrc, BigInt(sizes.copyBytes), 1);
   });
 
-  const noCompiler = 'no C compiler found (set CC or install cc): the native baseline was not measured';
+  const noNative = options.native === false
+    ? 'not measured: the native baseline was turned off'
+    : 'no C compiler found (set CC or install cc): the native baseline was not measured';
   const metrics: Record<string, Metric> = {
     tlb_hit_load_ns: judge(tlbNs, 'ns', TARGETS.tlb_hit_load_ns),
     walk2d_ns: judge(walkNs, 'ns', TARGETS.walk2d_ns, native?.walk2dNs ?? null),
-    walk2d_native_ns: native ? judge(native.walk2dNs, 'ns') : judge(null, 'ns', undefined, undefined, noCompiler),
+    walk2d_native_ns: native ? judge(native.walk2dNs, 'ns') : judge(null, 'ns', undefined, undefined, noNative),
     walk2d_ts_ns: judge(tsNs, 'ns', undefined, native?.walk2dNs ?? null),
     copy64_gbps: judge(sizes.copyBytes / copyNs, 'GB/s', TARGETS.copy64_gbps, native?.copyGbps ?? null),
-    copy64_native_gbps: native ? judge(native.copyGbps, 'GB/s') : judge(null, 'GB/s', undefined, undefined, noCompiler),
+    copy64_native_gbps: native ? judge(native.copyGbps, 'GB/s') : judge(null, 'GB/s', undefined, undefined, noNative),
     memcopy64_gbps: judge(sizes.copyBytes / memcopyNs, 'GB/s'),
     directmap_pairs_per_s: judge(it.directMapPairs / (dmapNs / 1e9), 'pairs/s'),
   };
