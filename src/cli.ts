@@ -36,6 +36,8 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     process.stderr.write(`gmemu: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    // A bad option (node:util parseArgs) is a usage error, like an unknown command.
+    const code = (err as { code?: unknown }).code;
+    process.exitCode = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
   },
 );
