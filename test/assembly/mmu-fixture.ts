@@ -1,6 +1,6 @@
 // A vCPU and its guest memory for the MMU tests: a core, the Vcpu record read
-// through a DataView, and guest-physical memory written in place (identity:
-// guest-physical = host-physical, with or without an identity EPT).
+// through a DataView, and guest-physical memory written in place: GPA g is
+// HPA g + `guestBase` (0 = identity, as without EPT).
 
 import { createCore } from '../../src/core/wasm.js';
 import type { Core } from '../../src/core/wasm.js';
@@ -27,12 +27,12 @@ export function allFeatures(x: Exports, m: number): number {
   return m | f.Gbpages | f.Nx | f.Pcid | f.Invpcid | f.Smep | f.Smap | f.Pku | f.Pks | f.La57 | f.Pge;
 }
 
-export async function makeFixture(ramFrames: number): Promise<Fixture> {
+export async function makeFixture(ramFrames: number, guestBase = 0): Promise<Fixture> {
   const core = await createCore({ ramFrames, maxVcpus: 1, hostCpus: 2 });
   const x = core.exports;
   const view = () => new DataView(core.memory.buffer);
   const v = x.vcpu_ptr(0);
-  const ram = x.ram_base();
+  const ram = x.ram_base() + guestBase;
   const V = x.Vcpu;
   return {
     x,
