@@ -12,7 +12,7 @@ import { referenceWalk } from '../src/reference/guest-walk.js';
 import type { WalkState } from '../src/reference/guest-walk.js';
 import { hostRam } from '../src/reference/host-ram.js';
 import type { WalkOutcome } from '../src/reference/types.js';
-import { findCompiler, runNative } from './native.js';
+import { NativeBuildError, findCompiler, runNative } from './native.js';
 import type { NativeResult } from './native.js';
 import { BENCH_SCHEMA, judge } from './report.js';
 import type { BenchReport, Metric } from './report.js';
@@ -47,7 +47,7 @@ const FULL_ITERATIONS: BenchIterations = {
   reps: 7, tlbHitLoads: 20_000_000, walks: 300_000, referenceWalks: 5_000, copyReps: 5, directMapPairs: 1_000_000,
 };
 const QUICK_ITERATIONS: BenchIterations = {
-  reps: 3, tlbHitLoads: 5_000_000, walks: 100_000, referenceWalks: 1_000, copyReps: 2, directMapPairs: 200_000,
+  reps: 3, tlbHitLoads: 5_000_000, walks: 100_000, referenceWalks: 1_000, copyReps: 3, directMapPairs: 200_000,
 };
 
 /** Pages the TLB-hit loop cycles over: few enough to stay in the TLB and in L1. */
@@ -212,17 +212,23 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   });
 
   let native: NativeResult | null = null;
+  let nativeFailure: string | null = null;
   if (compiler) {
-    native = runNative(compiler, ram, {
-      cr0: vm.control.cr0, cr3: vm.control.cr3, cr4: vm.control.cr4, efer: vm.control.efer, pkru: 0n, pkrs: 0n,
-      guestMaxPhyAddr: BigInt(vm.control.maxPhyAddr), gbpages: 1n,
-      eptp: vm.control.eptp, hostMaxPhyAddr: BigInt(vm.control.maxPhyAddr), eptExecOnly: 1n, eptPage1g: 1n,
-      walkBase: vm.walkBase, walkPages: BigInt(vm.walkPages), walkIters: BigInt(it.walks), walkSeed: BigInt(walkSeed),
-      walkReps: BigInt(it.reps),
-      copyDst: vm.copyDst, copySrc: vm.copySrc, copyLen: BigInt(vm.copyBytes), copyReps: BigInt(it.copyReps),
-    });
-    if (native.walkChecksum !== walkChecksum) throw new Error('bench: the native and Wasm walkers translated differently');
-    if (!native.copyOk) throw new Error('bench: the native copy did not reproduce its source');
+    try {
+      native = runNative(compiler, ram, {
+        cr0: vm.control.cr0, cr3: vm.control.cr3, cr4: vm.control.cr4, efer: vm.control.efer, pkru: 0n, pkrs: 0n,
+        guestMaxPhyAddr: BigInt(vm.control.maxPhyAddr), gbpages: 1n,
+        eptp: vm.control.eptp, hostMaxPhyAddr: BigInt(vm.control.maxPhyAddr), eptExecOnly: 1n, eptPage1g: 1n,
+        walkBase: vm.walkBase, walkPages: BigInt(vm.walkPages), walkIters: BigInt(it.walks), walkSeed: BigInt(walkSeed),
+        walkReps: BigInt(it.reps),
+        copyDst: vm.copyDst, copySrc: vm.copySrc, copyLen: BigInt(vm.copyBytes), copyReps: BigInt(it.copyReps),
+      });
+    } catch (err) {
+      if (!(err instanceof NativeBuildError)) throw err;
+      nativeFailure = err.message;
+    }
+    if (native && native.walkChecksum !== walkChecksum) throw new Error('bench: the native and Wasm walkers translated differently');
+    if (native && !native.copyOk) throw new Error('bench: the native copy did not reproduce its source');
   }
 
   // directmap_pairs_per_s and memcopy64_gbps run on a bare host with no
@@ -240,9 +246,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     h.bench_memcopy(memSrc + BigInt(sizes.copyBytes), memSrc, BigInt(sizes.copyBytes), 1);
   });
 
-  const noNative = options.native === false
-    ? 'not measured: the native baseline was turned off'
-    : 'no C compiler found (set CC or install cc): the native baseline was not measured';
+  const noNative = nativeFailure !== null
+    ? `not measured: ${nativeFailure}`
+    : options.native === false
+      ? 'not measured: the native baseline was turned off'
+      : 'no C compiler found (set CC or install cc): the native baseline was not measured';
   const metrics: Record<string, Metric> = {
     tlb_hit_load_ns: judge(tlbNs, 'ns', TARGETS.tlb_hit_load_ns),
     walk2d_ns: judge(walkNs, 'ns', TARGETS.walk2d_ns, native?.walk2dNs ?? null),

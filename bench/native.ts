@@ -33,6 +33,9 @@ export interface NativeResult {
   copyOk: boolean;
 }
 
+/** The compiler exists but could not build walk2d.c: the baseline is missing, not wrong. */
+export class NativeBuildError extends Error {}
+
 export interface Compiler {
   command: string;
   /** First line of `cc --version`. */
@@ -80,7 +83,12 @@ export function runNative(compiler: Compiler, ram: Uint8Array, fields: Omit<Reco
   const dir = mkdtempSync(join(tmpdir(), 'gmemu-bench-'));
   try {
     const exe = join(dir, 'walk2d');
-    execFileSync(compiler.command, ['-O2', '-std=c11', '-o', exe, walk2dSource()], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      execFileSync(compiler.command, ['-O2', '-std=c11', '-o', exe, walk2dSource()], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (err) {
+      const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+      throw new NativeBuildError(`${compiler.command} could not build walk2d.c${stderr ? `: ${stderr.split('\n')[0]}` : ''}`);
+    }
     const image = join(dir, 'walk.img');
     writeImage(image, ram, fields);
     const out = execFileSync(exe, [image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 20 });
