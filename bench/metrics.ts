@@ -7,7 +7,7 @@
 import { cpus } from 'node:os';
 import { createCore } from '../src/core/wasm.js';
 import type { Core } from '../src/core/wasm.js';
-import type { Hpa } from '../src/core/addr.js';
+import { gva } from '../src/core/addr.js';
 import { referenceWalk } from '../src/reference/guest-walk.js';
 import type { WalkState } from '../src/reference/guest-walk.js';
 import { hostRam } from '../src/reference/host-ram.js';
@@ -96,8 +96,8 @@ function referenceWalks(vm: BenchVm, ram: Uint8Array, iters: number, seed: numbe
   for (let i = 0; i < iters; i++) {
     x = xorshift32(x);
     const la = vm.walkBase + (BigInt(x % vm.walkPages) << 12n);
-    const r = referenceWalk(mem, state, { la: la as never, kind: 'read', cpl: 0, ac: false, implicit: false });
-    sum += r.outcome.kind === 'ok' ? (r.outcome.hpa as Hpa as bigint) : WALK_FAILED + OUTCOME_STATUS[r.outcome.kind];
+    const r = referenceWalk(mem, state, { la: gva(la), kind: 'read', cpl: 0, ac: false, implicit: false });
+    sum += r.outcome.kind === 'ok' ? r.outcome.hpa : WALK_FAILED + OUTCOME_STATUS[r.outcome.kind];
   }
   return BigInt.asUintN(64, sum);
 }
