@@ -362,14 +362,14 @@ function walk_once(v: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, impli
   g_hpa = g_xlat_hpa;
   g_page_shift = shift;
   g_map_shift = g_xlat_shift < shift ? g_xlat_shift : shift;
+  store<u32>(v + Vcpu.ResErr, 0);
+  store<u64>(v + Vcpu.ResHpa, g_xlat_hpa);
+  store<u32>(v + Vcpu.ResPageShift, shift);
   // Outside host RAM there is nothing to access (MMIO, or a hole), but the
   // translation exists, and the TLB may cache it like any other.
   if (d == AccessStatus.NoMemory) return raise_gpa_failure(v, d, gpa, 0);
   store<u32>(v + Vcpu.ResStatus, AccessStatus.Ok);
-  store<u32>(v + Vcpu.ResErr, 0);
   store<u64>(v + Vcpu.ResGpa, gpa);
-  store<u64>(v + Vcpu.ResHpa, g_xlat_hpa);
-  store<u32>(v + Vcpu.ResPageShift, shift);
   store<u32>(v + Vcpu.ResLevel, (shift - 12) / 9 + 1);
   return AccessStatus.Ok;
 }
