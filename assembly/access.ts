@@ -16,14 +16,14 @@ import {
   hpa_to_ptr, ram_bytes, tlb_ptr, vcpu_ptr,
 } from './layout';
 import {
-  is_canonical_at, permission_fault_at, raise_general_protection, raise_page_fault, walk,
+  permission_fault_regs, raise_general_protection, raise_page_fault, walk,
   walk_gpa, walk_hpa, walk_page_shift,
 } from './paging';
 import { Stat, stat_add, stat_inc } from './stats';
 import {
-  tlb_ctx_at, tlb_drop, tlb_entry_page_shift, tlb_entry_shift, tlb_fill, tlb_flush_fault, tlb_lookup, tlb_pcid_at,
+  tlb_ctx_at, tlb_drop, tlb_entry_page_shift, tlb_entry_shift, tlb_fill, tlb_flush_fault, tlb_lookup,
 } from './tlb';
-import { X86_CR0_PG, X86_EFLAGS_AC } from './x86';
+import { X86_CR0_PG, X86_CR3_PCID_MASK, X86_CR4_LA57, X86_CR4_PCIDE, X86_EFLAGS_AC } from './x86';
 
 // The translation of the last successful access (per thread).
 let g_hpa: u64 = 0;
@@ -72,13 +72,17 @@ function translate_slow(vcpu: u32, v: usize, t: usize, la: u64, kind: AccessKind
  */
 @inline function translate(vcpu: u32, v: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, implicit: bool): i32 {
   const t = tlb_ptr(vcpu);
-  if ((load<u64>(v + Vcpu.Cr0) & X86_CR0_PG) == 0) return translate_slow(vcpu, v, t, la, kind, cpl, ac, implicit);
-  if (!is_canonical_at(v, la)) return raise_general_protection(v);
-  const p = tlb_lookup(t, la, tlb_pcid_at(v), tlb_ctx_at(v));
+  const cr0 = load<u64>(v + Vcpu.Cr0);
+  const cr4 = load<u64>(v + Vcpu.Cr4);
+  if ((cr0 & X86_CR0_PG) == 0) return translate_slow(vcpu, v, t, la, kind, cpl, ac, implicit);
+  const sh: u64 = (cr4 & X86_CR4_LA57) != 0 ? 7 : 16;
+  if (<u64>(<i64>(la << sh) >> sh) != la) return raise_general_protection(v);
+  const pcid = (cr4 & X86_CR4_PCIDE) != 0 ? <u32>(load<u64>(v + Vcpu.Cr3) & X86_CR3_PCID_MASK) : 0;
+  const p = tlb_lookup(t, la, pcid, tlb_ctx_at(v));
   if (p != 0) {
     const attr = load<u32>(p + TlbEntry.Attr);
     if (kind != AccessKind.Write || (attr & TlbAttr.Dirty) != 0) {
-      const err = permission_fault_at(v, attr, kind, cpl, ac, implicit);
+      const err = permission_fault_regs(v, cr0, cr4, attr, kind, cpl, ac, implicit);
       if (err != 0) {
         const shift = tlb_entry_page_shift(p);
         tlb_flush_fault(vcpu, la);
@@ -87,11 +91,11 @@ function translate_slow(vcpu: u32, v: usize, t: usize, la: u64, kind: AccessKind
       // A refused EPT right walks again, so the violation is reported with
       // its qualification (and a right EPT has since granted is seen).
       if ((attr & ept_right(kind)) != 0) {
-        stat_inc(Stat.TlbHit);
         const mask: u64 = (<u64>1 << tlb_entry_shift(p)) - 1;
         g_hpa = load<u64>(p + TlbEntry.Hpa) | (la & mask);
         g_gpa = load<u64>(p + TlbEntry.Gpa) | (la & mask);
         g_hit = p;
+        stat_inc(Stat.TlbHit);
         if (g_hpa >= ram_bytes()) return no_memory(v);
         store<u32>(v + Vcpu.ResStatus, AccessStatus.Ok);
         return AccessStatus.Ok;

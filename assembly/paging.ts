@@ -138,8 +138,13 @@ export function is_canonical(vcpu: u32, la: u64): bool {
  * even if the page rights deny it too: KVM's permission_fault, spec section 8).
  */
 @inline export function permission_fault_at(v: usize, attr: u32, kind: AccessKind, cpl: u32, ac: u32, implicit: bool): u32 {
-  const cr0 = load<u64>(v + Vcpu.Cr0);
-  const cr4 = load<u64>(v + Vcpu.Cr4);
+  return permission_fault_regs(v, load<u64>(v + Vcpu.Cr0), load<u64>(v + Vcpu.Cr4), attr, kind, cpl, ac, implicit);
+}
+
+/** permission_fault_at with CR0 and CR4 already loaded (the TLB-hit path has them). */
+@inline export function permission_fault_regs(
+  v: usize, cr0: u64, cr4: u64, attr: u32, kind: AccessKind, cpl: u32, ac: u32, implicit: bool,
+): u32 {
   const user = cpl == 3 && !implicit;
   const user_page = (attr & TlbAttr.User) != 0;
   let fault = false;
@@ -155,7 +160,8 @@ export function is_canonical(vcpu: u32, la: u64): bool {
       ((cr4 & X86_CR4_SMAP) != 0 && user_page && (implicit || ac == 0));
   }
   let pk = false;
-  if (kind != AccessKind.Fetch && (load<u64>(v + Vcpu.Efer) & EFER_LMA) != 0) {
+  if (kind != AccessKind.Fetch && (cr4 & (X86_CR4_PKE | X86_CR4_PKS)) != 0 &&
+      (load<u64>(v + Vcpu.Efer) & EFER_LMA) != 0) {
     let keys: u32 = 0;
     let keyed = false;
     if (user_page) {
