@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { allFeatures, makeFixture } from './mmu-fixture.js';
 import type { Fixture } from './mmu-fixture.js';
-import { A, D, G, GuestTables, P, U, W } from './guest-tables.js';
+import { A, D, G, GuestTables, P, W } from './guest-tables.js';
 
 const CR0 = 0x8001_0001n;
 const CR4_PAE = 0x20n;
