@@ -2,19 +2,26 @@
 // 5-level page tables, each guest table entry and the final data address
 // reached through EPT (when the guest has EPT).
 //
-// Order of events, as spec/x86-paging.md sections 4-6 and 13 lay them out
-// (and KVM's FNAME(walk_addr_generic) performs them):
+// Order of events, as spec/x86-paging.md sections 4-6 and 13 lay them out:
 //   1. canonical check (#GP(0), nothing read);
 //   2. per guest level, top-down: translate the entry's GPA through EPT (a
 //      paging-structure access; a failure exits before the entry is looked
 //      at), read the entry, then not-present / reserved bits (#PF);
 //   3. page rights and protection key (#PF);
-//   4. translate the data GPA through EPT (a guest #PF beats this);
-//   5. guest A/D: A on every level, D on the leaf for a write, top-down, as
+//   4. guest A/D: A on every level, D on the leaf for a write, top-down, as
 //      locked ORs; without EPT A/D each one is an EPT write to the page
-//      holding the entry and needs EPT W.
-// EPT A/D bits are set by each EPT translation that succeeds (step 2 or 4),
+//      holding the entry and needs EPT W (a refused one is translated again
+//      as a write, which gives the violation and its qualification);
+//   5. translate the data GPA through EPT (a guest #PF beats this). The guest
+//      A/D bits are set by then: they belong to the linear translation, which
+//      completed, as a real CPU sets them before an MMIO access (KVM's EPT
+//      misconfiguration) reaches its data page.
+// EPT A/D bits are set by each EPT translation that succeeds (step 2, 5),
 // so a guest #PF leaves the EPT A bits of the tables it did read.
+// A host-physical address outside host RAM is 'no-memory': there is nothing
+// there to read, and the emulator has no devices behind it.
+// With CR0.PG=0 the linear address (32 bits: paging off is never long mode)
+// is the guest-physical address.
 
 import type { Gpa, Gva, Hpa } from '../core/addr.js';
 import { EFER_LMA, EFER_NX, X86_CR0_PG, X86_CR4_LA57, X86_CR4_PAE, X86_CR4_SMEP } from '../uapi.js';
@@ -37,9 +44,6 @@ const PT_XD = 63;
 
 /** EPT W, needed by guest A/D writes when EPT A/D is off. */
 const EPT_WRITE = 1n << 1n;
-const QUAL_ACC_WRITE = 1n << 1n;
-const QUAL_PROT_SHIFT = 3n;
-const QUAL_GVA_VALID = 1n << 7n;
 
 export interface WalkState {
   guest: GuestControl;
@@ -57,29 +61,32 @@ interface HostView {
 
 type Translated = { ok: true; view: HostView } | { ok: false; outcome: WalkOutcome };
 
-function eptLevelOf(shift: PageShift): number {
-  return (shift - 12) / 9 + 1;
-}
-
-/** Translates a guest-physical address through EPT, or identity without it. */
+/**
+ * Translates a guest-physical address through EPT, or identity without it.
+ * `level` is the guest level whose entry is being reached, 0 for the data.
+ */
 function toHost(
-  mem: HostMemory, ept: EptControl | null, gpa: Gpa, access: EptAccess, bytes: bigint, refs: WalkRef[], ad: AdUpdate[],
+  mem: HostMemory, ept: EptControl | null, gpa: Gpa, access: EptAccess, level: number, refs: WalkRef[], ad: AdUpdate[],
 ): Translated {
+  let view: HostView;
   if (ept === null) {
-    if (gpa + bytes > mem.size) return { ok: false, outcome: { kind: 'no-memory', gpa } };
-    return { ok: true, view: { hpa: gpa as bigint as Hpa, pageShift: 12, rights: 7n } };
+    view = { hpa: gpa as bigint as Hpa, pageShift: 12, rights: 7n };
+  } else {
+    const r = eptTranslate(mem, ept, gpa, access, refs, ad);
+    switch (r.kind) {
+      case 'ok':
+        view = { hpa: r.hpa, pageShift: r.pageShift, rights: r.rights };
+        break;
+      case 'ept-violation':
+        return { ok: false, outcome: { kind: 'ept-violation', qualification: r.qualification, gpa, level } };
+      case 'ept-misconfig':
+        return { ok: false, outcome: { kind: 'ept-misconfig', gpa, level } };
+      case 'no-memory':
+        return { ok: false, outcome: { kind: 'no-memory', gpa } };
+    }
   }
-  const r = eptTranslate(mem, ept, gpa, access, refs, ad);
-  switch (r.kind) {
-    case 'ok':
-      return { ok: true, view: { hpa: r.hpa, pageShift: r.pageShift, rights: r.rights } };
-    case 'ept-violation':
-      return { ok: false, outcome: { kind: 'ept-violation', qualification: r.qualification, gpa, level: r.level } };
-    case 'ept-misconfig':
-      return { ok: false, outcome: { kind: 'ept-misconfig', gpa, level: r.level } };
-    case 'no-memory':
-      return { ok: false, outcome: { kind: 'no-memory', gpa } };
-  }
+  if (view.hpa >= mem.size) return { ok: false, outcome: { kind: 'no-memory', gpa } };
+  return { ok: true, view };
 }
 
 /** Reserved bits of a present guest entry at `level` (5 = PML5E ... 1 = PTE); section 4. */
@@ -117,8 +124,15 @@ export function referenceWalk(mem: HostMemory, state: WalkState, access: GuestAc
 
 function walk(mem: HostMemory, state: WalkState, access: GuestAccess, refs: WalkRef[], ad: AdUpdate[]): WalkOutcome {
   const { guest: ctl, ept } = state;
-  if ((ctl.cr0 & X86_CR0_PG) === 0n || (ctl.cr4 & X86_CR4_PAE) === 0n || (ctl.efer & EFER_LMA) === 0n) {
-    throw new Error('referenceWalk: the guest is not in 4- or 5-level paging');
+  const dataAccess: EptAccess = { kind: access.kind, pagingStructure: false, glaValid: true };
+  if ((ctl.cr0 & X86_CR0_PG) === 0n) {
+    const gpa = (access.la & 0xffffffffn) as Gpa;
+    const data = toHost(mem, ept, gpa, dataAccess, 0, refs, ad);
+    if (!data.ok) return data.outcome;
+    return { kind: 'ok', gpa, hpa: data.view.hpa, pageShift: 12, eptPageShift: data.view.pageShift };
+  }
+  if ((ctl.cr4 & X86_CR4_PAE) === 0n || (ctl.efer & EFER_LMA) === 0n) {
+    throw new Error('referenceWalk: legacy 32-bit and PAE paging are not modelled');
   }
   const la57 = (ctl.cr4 & X86_CR4_LA57) !== 0n;
   const levels = la57 ? 5 : 4;
@@ -144,9 +158,8 @@ function walk(mem: HostMemory, state: WalkState, access: GuestAccess, refs: Walk
   for (let level = levels; level >= 1; level--) {
     const shift = 12 + 9 * (level - 1);
     const entryGpa = (table + ((access.la >> BigInt(shift)) & 511n) * 8n) as Gpa;
-    const t = toHost(mem, ept, entryGpa, tableAccess, 8n, refs, ad);
+    const t = toHost(mem, ept, entryGpa, tableAccess, level, refs, ad);
     if (!t.ok) return t.outcome;
-    if (t.view.hpa + 8n > mem.size) return { kind: 'no-memory', gpa: entryGpa };
     const entry = mem.read64(t.view.hpa);
     refs.push({ table: 'guest', level, addr: entryGpa, value: entry });
     if (!bit(entry, PT_PRESENT)) return pageFault(0, level);
@@ -167,11 +180,10 @@ function walk(mem: HostMemory, state: WalkState, access: GuestAccess, refs: Walk
 
     const pageMask = (1n << BigInt(shift)) - 1n;
     const gpa = ((entry & addrMask & ~pageMask) | (access.la & pageMask)) as Gpa;
-    const data = toHost(mem, ept, gpa, { kind: access.kind, pagingStructure: false, glaValid: true }, 1n, refs, ad);
-    if (!data.ok) return data.outcome;
-
-    const adFailure = updateGuestAd(mem, ept, used, write, ad);
+    const adFailure = updateGuestAd(mem, ept, used, write, refs, ad);
     if (adFailure) return adFailure;
+    const data = toHost(mem, ept, gpa, dataAccess, 0, refs, ad);
+    if (!data.ok) return data.outcome;
     return { kind: 'ok', gpa, hpa: data.view.hpa, pageShift: shift as PageShift, eptPageShift: data.view.pageShift };
   }
   throw new Error('unreachable: a PTE is always a leaf');
@@ -180,12 +192,13 @@ function walk(mem: HostMemory, state: WalkState, access: GuestAccess, refs: Walk
 /**
  * Sets A in every entry used and D in the leaf for a write, top-down. Each
  * update is a write to guest memory: without EPT A/D it needs EPT W on the
- * page that holds the entry (with EPT A/D the table read already did), and
- * the first refused one ends the access with an EPT violation.
+ * page that holds the entry (with EPT A/D the table read already did). The
+ * first refused one is translated again as the write it is, which ends the
+ * access with that translation's violation.
  */
 function updateGuestAd(
   mem: HostMemory, ept: EptControl | null, used: { level: number; gpa: Gpa; view: HostView }[], write: boolean,
-  ad: AdUpdate[],
+  refs: WalkRef[], ad: AdUpdate[],
 ): WalkOutcome | null {
   const leafLevel = used[used.length - 1].level;
   for (const u of used) {
@@ -193,8 +206,8 @@ function updateGuestAd(
     const current = mem.read64(u.view.hpa);
     if ((current | set) === current) continue;
     if (ept !== null && !eptAdEnabled(ept) && (u.view.rights & EPT_WRITE) === 0n) {
-      const qualification = QUAL_ACC_WRITE | (u.view.rights << QUAL_PROT_SHIFT) | QUAL_GVA_VALID;
-      return { kind: 'ept-violation', qualification, gpa: u.gpa, level: eptLevelOf(u.view.pageShift) };
+      const t = toHost(mem, ept, u.gpa, { kind: 'write', pagingStructure: true, glaValid: true }, u.level, refs, ad);
+      if (!t.ok) return t.outcome;
     }
     setBits(mem, u.view.hpa, set, (old, now) =>
       ad.push({ table: 'guest', level: u.level, addr: u.gpa, old, new: now }));

@@ -84,9 +84,10 @@ export type WalkOutcome =
     }
   | { kind: 'page-fault'; errorCode: number; cr2: Gva; level: number }
   | { kind: 'general-protection'; errorCode: number }
+  /** `level`: the guest level whose entry was being reached, 0 for the data access. */
   | { kind: 'ept-violation'; qualification: bigint; gpa: Gpa; level: number }
   | { kind: 'ept-misconfig'; gpa: Gpa; level: number }
-  /** A table entry lies beyond host RAM (or, without EPT, a GPA does). */
+  /** A table entry, or the data, lies beyond host RAM. */
   | { kind: 'no-memory'; gpa: Gpa };
 
 export interface WalkResult {

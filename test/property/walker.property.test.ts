@@ -20,7 +20,7 @@ const NUM_RUNS = Number(process.env.GMEMU_PROPERTY_RUNS ?? 2000);
 const SEED = Number(process.env.GMEMU_PROPERTY_SEED ?? Date.now() % 0x7fffffff);
 
 /** fast-check parameters: the seed is printed so a failure can be replayed with GMEMU_PROPERTY_SEED. */
-function params(numRuns: number): fc.Parameters<[unknown]> {
+function params<Ts extends unknown[]>(numRuns: number): fc.Parameters<Ts> {
   return { numRuns, seed: SEED, endOnFailure: true };
 }
 
@@ -218,3 +218,79 @@ describe(`Wasm ept_walk against the reference EPT walk (seed ${SEED})`, () => {
 function bigintJson(_key: string, v: unknown): unknown {
   return typeof v === 'bigint' ? '0x' + v.toString(16) : v;
 }
+
+/** Writes the scenario's control state into vCPU 0's record, where the Wasm walker reads it. */
+function setVcpuState(s: Scenario): void {
+  const x = core.exports;
+  const v = new DataView(core.memory.buffer, x.vcpu_ptr(0));
+  const g = s.guest;
+  v.setBigUint64(x.Vcpu.Cr0, g.cr0, true);
+  v.setBigUint64(x.Vcpu.Cr3, g.cr3, true);
+  v.setBigUint64(x.Vcpu.Cr4, g.cr4, true);
+  v.setBigUint64(x.Vcpu.Efer, g.efer, true);
+  v.setUint32(x.Vcpu.Pkru, g.pkru, true);
+  v.setUint32(x.Vcpu.Pkrs, g.pkrs, true);
+  const F = x.CpuFeat;
+  v.setUint32(x.Vcpu.Features, g.maxPhyAddr | (g.vendor === 'amd' ? F.VendorAmd : 0) | (g.gbpages ? F.Gbpages : 0) |
+    F.Nx | F.Smep | F.Smap | F.Pku | F.Pks | F.La57 | F.Pge, true);
+  v.setBigUint64(x.Vcpu.Eptp, s.ept?.eptp ?? 0n, true);
+  v.setUint32(x.Vcpu.EptCaps, s.ept ? eptCaps(s.ept) : 0, true);
+  v.setUint32(x.Vcpu.WalkFlags, 0, true);
+}
+
+/** The Wasm walk's answer in the reference's terms, from the Vcpu.Res* fields. */
+function wasmOutcome(status: number): object {
+  const x = core.exports;
+  const v = new DataView(core.memory.buffer, x.vcpu_ptr(0));
+  const S = x.AccessStatus;
+  switch (status) {
+    case S.Ok:
+      return { kind: 'ok', gpa: v.getBigUint64(x.Vcpu.ResGpa, true), hpa: v.getBigUint64(x.Vcpu.ResHpa, true),
+        pageShift: v.getUint32(x.Vcpu.ResPageShift, true) };
+    case S.PageFault:
+      return { kind: 'page-fault', errorCode: v.getUint32(x.Vcpu.ResErr, true), cr2: v.getBigUint64(x.Vcpu.ResCr2, true),
+        level: v.getUint32(x.Vcpu.ResLevel, true) };
+    case S.GeneralProtection:
+      return { kind: 'general-protection', errorCode: v.getUint32(x.Vcpu.ResErr, true) };
+    case S.EptViolation:
+      return { kind: 'ept-violation', qualification: v.getBigUint64(x.Vcpu.ResEptQual, true),
+        gpa: v.getBigUint64(x.Vcpu.ResEptGpa, true), level: v.getUint32(x.Vcpu.ResLevel, true) };
+    case S.EptMisconfig:
+      return { kind: 'ept-misconfig', gpa: v.getBigUint64(x.Vcpu.ResEptGpa, true), level: v.getUint32(x.Vcpu.ResLevel, true) };
+    case S.NoMemory:
+      return { kind: 'no-memory', gpa: v.getBigUint64(x.Vcpu.ResGpa, true) };
+    default:
+      return { kind: `status ${status}` };
+  }
+}
+
+describe(`Wasm walk against the reference walker (seed ${SEED})`, () => {
+  it('agrees on outcome, error code, CR2, GPA/HPA, EPT qualification, references and memory after A/D', () => {
+    const x = core.exports;
+    fc.assert(fc.property(knobsArb, (k) => {
+      const s = buildScenario(k);
+      const mem = referenceMemory(s);
+      load(s);
+      setVcpuState(s);
+      try {
+        s.accesses.forEach((a, i) => {
+          const want = referenceWalk(mem, { guest: s.guest, ept: s.ept }, a);
+          x.trace_begin(0);
+          const status = x.walk(0, a.la, KIND_OF[a.kind], a.cpl, a.ac ? 1 : 0, a.implicit);
+          const trace = readTrace();
+          x.trace_end();
+          const { eptPageShift: _ignored, ...wantOutcome } = { eptPageShift: 0, ...want.outcome };
+          const ctx = `access ${i} ${JSON.stringify(a, bigintJson)}`;
+          expect(wasmOutcome(status), ctx).toEqual(wantOutcome);
+          if (trace !== null && !readsAnEntryTwice(want.refs)) {
+            expect(refsOf(trace), ctx).toEqual(want.refs);
+            expect(adOf(trace), ctx).toEqual(want.ad);
+          }
+          expect(memoryDiff(s, mem), ctx).toEqual([]);
+        });
+      } finally {
+        unload(s);
+      }
+    }), params(NUM_RUNS));
+  });
+});

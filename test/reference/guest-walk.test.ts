@@ -271,7 +271,7 @@ describe('reference walk: 2D walks over EPT', () => {
     mem.set(eptLeaf(E.pd), (E.pd & ~0xfffn) | WB); // page of the PD: no rights
     const r = referenceWalk(mem, { guest, ept }, access('read', 0));
     // Read (bit 0), rights 000, GLA valid (bit 7), not the final translation.
-    expect(r.outcome).toEqual({ kind: 'ept-violation', qualification: 0x81n, gpa: E.pd, level: 1 });
+    expect(r.outcome).toEqual({ kind: 'ept-violation', qualification: 0x81n, gpa: E.pd, level: 2 });
     expect(r.refs.filter((x) => x.table === 'guest')).toHaveLength(2);
   });
 
@@ -280,9 +280,10 @@ describe('reference walk: 2D walks over EPT', () => {
     const ept = withIdentityEpt(mem, false);
     mem.set(eptLeaf(E.pt), (E.pt & ~0xfffn) | (2n << 3n) | 7n); // memory type 2 is reserved
     expect(referenceWalk(mem, { guest, ept }, access('read', 0)).outcome).toEqual({ kind: 'ept-misconfig', gpa: E.pt, level: 1 });
+    expect(referenceWalk(mem, { guest, ept }, access('read', 0)).refs.filter((x) => x.table === 'guest')).toHaveLength(3);
   });
 
-  it('a guest #PF beats an EPT violation on the data page; otherwise the data violation has bit 8', () => {
+  it('a guest #PF beats an EPT violation on the data page; otherwise the data violation has bit 8, after guest A/D', () => {
     const { mem, guest } = tree({ pt: P | US });
     const ept = withIdentityEpt(mem, false);
     mem.set(eptLeaf(0x5000n), 0x5000n | WB | 1n); // data page read-only in EPT
@@ -290,8 +291,9 @@ describe('reference walk: 2D walks over EPT', () => {
     mem.set(E.pt, 0x5000n | USER);
     const r = referenceWalk(mem, { guest, ept }, access('write', 3));
     // Write (bit 1), rights R (bit 3), GLA valid and translated (bits 7, 8).
-    expect(r.outcome).toEqual({ kind: 'ept-violation', qualification: 0x18an, gpa: 0x5567n, level: 1 });
-    expect(r.ad.filter((u) => u.table === 'guest')).toEqual([]);
+    expect(r.outcome).toEqual({ kind: 'ept-violation', qualification: 0x18an, gpa: 0x5567n, level: 0 });
+    // The linear translation completed: its A/D bits are set before the data access fails.
+    expect(r.ad.filter((u) => u.table === 'guest').map((u) => u.addr)).toEqual([E.pml4, E.pdpt, E.pd, E.pt]);
   });
 
   it('EPT A/D on: table reads are writes (bits 0 and 1), set EPT A and D on table pages', () => {
@@ -308,7 +310,7 @@ describe('reference walk: 2D walks over EPT', () => {
     const ept2 = withIdentityEpt(t.mem, true);
     t.mem.set(eptLeaf(E.pdpt), (E.pdpt & ~0xfffn) | WB | 5n);
     expect(referenceWalk(t.mem, { guest: t.guest, ept: ept2 }, access('read', 0)).outcome)
-      .toEqual({ kind: 'ept-violation', qualification: 0xabn, gpa: E.pdpt, level: 1 });
+      .toEqual({ kind: 'ept-violation', qualification: 0xabn, gpa: E.pdpt, level: 3 });
   });
 
   it('EPT A/D off: reading a read-only table page is fine, but setting its guest A bit needs EPT W', () => {
@@ -317,9 +319,10 @@ describe('reference walk: 2D walks over EPT', () => {
     mem.set(eptLeaf(E.pd), (E.pd & ~0xfffn) | WB | 1n);
     const r = referenceWalk(mem, { guest, ept }, access('read', 0));
     // Write (bit 1), rights R (bit 3), GLA valid (bit 7), bit 8 = 0.
-    expect(r.outcome).toEqual({ kind: 'ept-violation', qualification: 0x8an, gpa: E.pd, level: 1 });
-    // The updates above the refused one were made.
+    expect(r.outcome).toEqual({ kind: 'ept-violation', qualification: 0x8an, gpa: E.pd, level: 2 });
+    // The updates above the refused one were made; the refused write was translated again (4 more EPT reads).
     expect(r.ad.map((u) => u.addr)).toEqual([E.pml4, E.pdpt]);
+    expect(r.refs).toHaveLength(20 + 4);
     // Once A is already set, no write is needed and the walk succeeds.
     mem.set(E.pd, mem.read64(E.pd as never) | A);
     expect(referenceWalk(mem, { guest, ept }, access('read', 0)).outcome.kind).toBe('ok');
