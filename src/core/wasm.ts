@@ -12,6 +12,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import type { instantiate as InstantiateFn } from '../../build/gmemu.js';
+import { errnoName } from '../kvm/errno.js';
+import { KvmError } from '../kvm/error.js';
 
 export type CoreExports = Awaited<ReturnType<typeof InstantiateFn>>;
 
@@ -79,8 +81,10 @@ async function instantiateOver(module: WebAssembly.Module, memory: WebAssembly.M
   return instantiate(module, { env: { memory } } as Parameters<typeof InstantiateFn>[1]);
 }
 
-function errnoName(ret: number): string {
-  return ret === -22 ? 'EINVAL' : ret === -12 ? 'ENOMEM' : `errno ${-ret}`;
+/** A failed core call (a negative errno) as a KvmError. */
+function coreError(ret: number, call: string, detail: string): Error {
+  const code = errnoName(ret);
+  return code ? new KvmError(code, call, detail) : new Error(`gmemu: ${call} returned ${ret}: ${detail}`);
 }
 
 /** Creates a machine: a new shared memory, laid out and initialised. */
@@ -94,7 +98,7 @@ export async function createCore(geometry: MachineGeometry, debug = false): Prom
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const exports = await instantiateOver(module, memory, debug);
   const ret = exports.machine_init(geometry.ramFrames, geometry.maxVcpus, geometry.hostCpus);
-  if (ret !== 0) throw new Error(`gmemu: machine_init failed: ${errnoName(ret)}`);
+  if (ret !== 0) throw coreError(ret, 'machine_init', `cannot lay out ${geometry.ramFrames} frames for ${geometry.maxVcpus} vCPUs`);
   return { exports, memory, module, debug };
 }
 
@@ -102,6 +106,6 @@ export async function createCore(geometry: MachineGeometry, debug = false): Prom
 export async function attachCore(module: WebAssembly.Module, memory: WebAssembly.Memory, debug = false): Promise<Core> {
   const exports = await instantiateOver(module, memory, debug);
   const ret = exports.machine_attach();
-  if (ret !== 0) throw new Error(`gmemu: machine_attach failed: ${errnoName(ret)}`);
+  if (ret !== 0) throw coreError(ret, 'machine_attach', 'the memory holds no gmemu machine of this version');
   return { exports, memory, module, debug };
 }

@@ -23,6 +23,6 @@ describe('loading the core', () => {
   });
 
   it('refuses a geometry with no RAM', async () => {
-    await expect(createCore({ ramFrames: 0, maxVcpus: 1, hostCpus: 1 })).rejects.toThrow(/EINVAL/);
+    await expect(createCore({ ramFrames: 0, maxVcpus: 1, hostCpus: 1 })).rejects.toMatchObject({ code: 'EINVAL', errno: -22, syscall: 'machine_init' });
   });
 });
