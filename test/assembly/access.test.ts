@@ -84,7 +84,7 @@ describe('access: data accessors', () => {
     expect(f.res().hpa).toBe(0x21_0234n);
     expect(x.vcpu_access(0, 0x40_1234n, x.AccessKind.Fetch, 0, 0, false)).toBe(x.AccessStatus.Ok);
     expect(f.res().gpa).toBe(0x21_0234n);
-    expect(f.res().shift).toBe(12);
+    expect(f.res().pageShift).toBe(12);
     expect(f.stat('GuestFetch')).toBe(1n);
   });
 });

@@ -61,11 +61,11 @@ describe('paging: page sizes', () => {
     t.map(0x80_0000n, 0x40_0000n, P | W, 2);
     t.map(0x4000_0000n, 0x8000_0000n, P | W, 3);
     expect(walk(f, 0x40_0abcn, R)).toBe('ok 0x200abc');
-    expect(f.res().shift).toBe(12);
+    expect(f.res().pageShift).toBe(12);
     expect(walk(f, 0x81_2345n, R)).toBe('ok 0x412345');
-    expect(f.res().shift).toBe(21);
+    expect(f.res().pageShift).toBe(21);
     expect(walk(f, 0x4123_4567n, R)).toBe('nomem 0x81234567'); // 2 GiB lies beyond this RAM
-    expect(f.res().shift).toBe(30);
+    expect(f.res().pageShift).toBe(30);
   });
 });
 
@@ -282,7 +282,7 @@ describe('paging: the 2D walk through EPT (spec section 13)', () => {
       const want: [number, number][] = [];
       for (let l = levels; l >= 1; l--) want.push([E, 4], [E, 3], [E, 2], [E, 1], [Gk, l]);
       want.push([E, 4], [E, 3], [E, 2], [E, 1]);
-      expect(f.trace().map(([k, l]) => [k, l])).toEqual(want);
+      expect(f.trace().map((r) => [r.kind, r.level])).toEqual(want);
     });
   }
 
@@ -296,7 +296,7 @@ describe('paging: the 2D walk through EPT (spec section 13)', () => {
     let r = s.f.res();
     expect(r.level).toBe(1);
     expect(r.eptGpa).toBe(s.t.entry(LA, 1));
-    expect(r.qual & 0x180n).toBe(0x80n);
+    expect(r.eptQual & 0x180n).toBe(0x80n);
     s.f.x.vcpu_set_ept(0, 0n, 0, 0);
     expect(walk(s.f, LA, R)).toBe('ok 0x300234'); // the same tables without EPT
   });
@@ -308,7 +308,7 @@ describe('paging: the 2D walk through EPT (spec section 13)', () => {
     const r = f.res();
     expect(r.level).toBe(0);
     expect(r.gpa).toBe(0x30_0234n);
-    expect(r.qual & 0x187n).toBe(0x181n); // read, GVA valid, translated
+    expect(r.eptQual & 0x187n).toBe(0x181n); // read, GVA valid, translated
     expect(walk(f, LA, WR)).toBe(`#PF 0x3 0x${LA.toString(16)}`);
   });
 });

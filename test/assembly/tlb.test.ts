@@ -226,7 +226,7 @@ describe('tlb: VPID and EPT tags', () => {
     expect(access(s.f, 0x80_0010n)).toBe('0x400010');
     expect(access(s.f, 0x9f_f010n)).toBe('0x5ff010');
     expect(x.tlb_count(0)).toBe(2);
-    expect(s.f.res().shift).toBe(21);
+    expect(s.f.res().pageShift).toBe(21);
     x.invlpg(0, 0x90_0000n);
     expect(x.tlb_count(0)).toBe(0);
   });

@@ -99,7 +99,7 @@ describe('conformance: measured paging corpus', () => {
         const status = x.vcpu_access(0, BigInt(e.la), KIND[e.type], e.cpl, e.ac, false);
         const r = f.res();
         let got: string;
-        if (status === S.Ok || (status === S.EptViolation && r.level === 0 && (r.qual & 0x100n) !== 0n)) got = 'ok';
+        if (status === S.Ok || (status === S.EptViolation && r.level === 0 && (r.eptQual & 0x100n) !== 0n)) got = 'ok';
         else if (status === S.PageFault) got = `#PF err=${r.err} cr2=${hex(r.cr2)}`;
         else if (status === S.GeneralProtection) got = `#GP err=${r.err}`;
         else got = `status ${status} level ${r.level}`;
