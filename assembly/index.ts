@@ -39,3 +39,4 @@ export {
   vcpu_set_features, vcpu_set_ept, vcpu_set_vpid, vcpu_set_cpl, vcpu_set_rflags, vcpu_set_pkeys, vcpu_set_walk_flags,
 } from './cr';
 export { vcpu_access, guest_read64, guest_write64, guest_copy, guest_fill } from './access';
+export { RADIX_INDEX_LIMIT, RADIX_NONE, radix_create, radix_lookup, radix_store, radix_erase, radix_next, radix_destroy } from './radix';

@@ -87,6 +87,11 @@ export enum Frame {
   Refcount = 4,
   /** FrameKind, a u8. */
   Kind = 8,
+  /**
+   * Slots in use, a u16, while the frame is a radix-tree node (radix.ts): the
+   * kernel's xa_node.count, which tells when a node has emptied and can go.
+   */
+  NodeCount = 10,
   /** Bumped on every free, so a stale reader can tell the frame was reused. */
   Generation = 12,
 }
