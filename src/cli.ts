@@ -4,10 +4,12 @@
 // own options, so adding one is one import and one table row.
 
 import { benchCommand } from './cli/bench.js';
+import { conformanceCommand } from './cli/conformance.js';
 import type { Command } from './cli/command.js';
 
 const COMMANDS: Record<string, Command> = {
   bench: benchCommand,
+  conformance: conformanceCommand,
 };
 
 function usage(): string {

@@ -10,3 +10,15 @@ export { counterNames, readCounters, statsJson, COUNTER_DOCS, STATS_SCHEMA } fro
 export type { StatsScope } from './core/stats.js';
 export { gva, gpa, hpa, hva, gpaToGfn, gfnToGpa, hpaToPfn, pfnToHpa } from './core/addr.js';
 export type { Gva, Gpa, Hpa, Hva, Gfn, Pfn } from './core/addr.js';
+export { VcpuRecord } from './core/vcpu-record.js';
+export type { VcpuResult, WalkRef } from './core/vcpu-record.js';
+export { RamView } from './core/ram-view.js';
+export { runConformance, runConformanceFiles, defaultCorpusFiles, sharedCorpusDir, DEFAULT_CORPORA } from './conformance/runner.js';
+export type { ConformanceSource } from './conformance/runner.js';
+export { runPagingCorpus } from './conformance/paging.js';
+export { runEptCorpus } from './conformance/ept.js';
+export { runTlbScenarios } from './conformance/tlb.js';
+export { detectFormat } from './conformance/detect.js';
+export { conformanceJson, CONFORMANCE_SCHEMA } from './conformance/result.js';
+export type { ConformanceRun, ConformanceJson, ItemResult, FileRun, CaseFormat, Json } from './conformance/result.js';
+export { formatConformance } from './conformance/text-report.js';

@@ -37,7 +37,8 @@ const WASM_PAGE = 65536;
 /** The module's declared minimum memory: asconfig.json's initialMemory (a test keeps them equal). */
 export const CORE_MIN_PAGES = 32;
 
-function packageRoot(): string {
+/** The directory of gmemu's package.json (the installed package, or the repository). */
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pkg = join(dir, 'package.json');
