@@ -40,3 +40,9 @@ export {
 } from './cr';
 export { vcpu_access, guest_read64, guest_write64, guest_copy, guest_fill } from './access';
 export { RADIX_INDEX_LIMIT, RADIX_NONE, radix_create, radix_lookup, radix_store, radix_erase, radix_next, radix_destroy } from './radix';
+export {
+  GUEST_MEMFD_FLAG_MMAP, GUEST_MEMFD_FLAG_INIT_SHARED, GUEST_MEMFD_FLAG_NO_DIRECT_MAP, GMEM_OWNER_BASE,
+  gmem_create, gmem_get, gmem_put, gmem_size, gmem_flags, gmem_vm_id, gmem_nr_pages, gmem_refcount, gmem_owner,
+  gmem_get_pfn, gmem_pfn, gmem_lookup_pfn, gmem_allocate, gmem_punch,
+} from './gmem';
+export { GMEM_MAX_FILES, GMEM_INODE_BYTES, GmemInode } from './layout';

@@ -18,6 +18,7 @@
 //   ...            free stack    ram_frames x u32 free pfns (top in Hdr)
 //   ...            direct map    Dmap: per 1 GiB region and per 2 MiB region,
 //                                the pfn of the table that split it
+//   ...            gmem inodes   GMEM_MAX_FILES x GMEM_INODE_BYTES (GmemInode)
 //   RAM (64 KiB aligned)         ram_frames x 4 KiB host frames; HPA = pfn << 12
 //
 // TypeScript reads all of these through the exports below; it never retypes
@@ -64,6 +65,8 @@ export enum Hdr {
   Dmap2mCount = 76,
   /** pfn of the PUD-level table page the direct map hangs from. */
   DmapPudPfn = 80,
+  /** The table of guest_memfd inodes (gmem.ts). */
+  OffGmem = 84,
 }
 
 /** Lock indices; the word of lock i is at OffLocks + i * LOCK_STRIDE. */
@@ -72,7 +75,12 @@ export enum Lock {
   Phys = 0,
   /** set_memory.c's cpa_lock: serialises direct-map changes. */
   Cpa = 1,
-  Count = 2,
+  /**
+   * Every guest_memfd inode and page cache (gmem.ts): the role of each
+   * inode's invalidate_lock in the kernel, one lock for all files here.
+   */
+  Gmem = 2,
+  Count = 3,
 }
 
 /**
@@ -318,6 +326,28 @@ export enum TlbCtx {
   Ept = 1 << 31,
 }
 
+/** guest_memfd inode records: a fixed table, indexed by file id (gmem.ts). */
+export const GMEM_MAX_FILES: u32 = 1024;
+export const GMEM_INODE_BYTES: u32 = 64;
+
+/** Fields of one guest_memfd inode record (byte offsets inside GMEM_INODE_BYTES). */
+export enum GmemInode {
+  /** 1 while the file exists (u32). */
+  InUse = 0,
+  /** Holders of the inode: its fd, memslot bindings, mappings (u32). */
+  Refcount = 4,
+  /** The VM the file was created for (u32). */
+  VmId = 8,
+  /** pfn of the page cache's radix-tree root: page offset -> page (u32). */
+  CacheRoot = 12,
+  /** i_size in bytes (u64). */
+  Size = 16,
+  /** GUEST_MEMFD_FLAG_* the file was created with (u64). */
+  Flags = 24,
+  /** Pages present in the page cache (u64). */
+  NrPages = 32,
+}
+
 // ---------------------------------------------------------------------------
 // Geometry, computed once by layout_init and cached per instance by attach.
 
@@ -329,6 +359,7 @@ let g_off_vcpus: usize = 0;
 let g_off_frame_meta: usize = 0;
 let g_off_free_stack: usize = 0;
 let g_off_dmap: usize = 0;
+let g_off_gmem: usize = 0;
 let g_off_ram: usize = 0;
 
 function alignUp(x: usize, a: usize): usize {
@@ -346,6 +377,8 @@ export function layout_bytes_needed(ram_frames: u32, max_vcpus: u32): f64 {
   off += <f64>ram_frames * FRAME_META_BYTES;
   off += <f64>ram_frames * 4;
   off += <f64>(n1g + n2m) * 4;
+  off = Math.ceil(off / 64) * 64;
+  off += <f64>GMEM_MAX_FILES * GMEM_INODE_BYTES;
   off = Math.ceil(off / 65536) * 65536;
   off += <f64>ram_frames * PAGE_SIZE;
   return off;
@@ -376,6 +409,9 @@ export function layout_init(ram_frames: u32, max_vcpus: u32, host_cpus: u32): i3
   off += <usize>ram_frames * 4;
   const dmap = off;
   off += <usize>(n1g + n2m) * 4;
+  off = alignUp(off, 64);
+  const gmem = off;
+  off += <usize>GMEM_MAX_FILES * GMEM_INODE_BYTES;
   off = alignUp(off, 65536);
   const ram = off;
   memory.fill(LAYOUT_BASE, 0, ram - LAYOUT_BASE);
@@ -391,6 +427,7 @@ export function layout_init(ram_frames: u32, max_vcpus: u32, host_cpus: u32): i3
   store<u32>(h + Hdr.OffFrameMeta, <u32>meta);
   store<u32>(h + Hdr.OffFreeStack, <u32>free);
   store<u32>(h + Hdr.OffDmap, <u32>dmap);
+  store<u32>(h + Hdr.OffGmem, <u32>gmem);
   store<u32>(h + Hdr.OffRam, <u32>ram);
   store<u32>(h + Hdr.Dmap1gCount, n1g);
   store<u32>(h + Hdr.Dmap2mCount, n2m);
@@ -416,6 +453,7 @@ export function layout_attach(): i32 {
   g_off_frame_meta = load<u32>(h + Hdr.OffFrameMeta);
   g_off_free_stack = load<u32>(h + Hdr.OffFreeStack);
   g_off_dmap = load<u32>(h + Hdr.OffDmap);
+  g_off_gmem = load<u32>(h + Hdr.OffGmem);
   g_off_ram = load<u32>(h + Hdr.OffRam);
   return 0;
 }
@@ -443,3 +481,4 @@ export function layout_attach(): i32 {
   return g_off_dmap + <usize>load<u32>(LAYOUT_BASE + Hdr.Dmap1gCount) * 4;
 }
 @inline export function header_ptr(): usize { return LAYOUT_BASE; }
+@inline export function gmem_inode_ptr(id: u32): usize { return g_off_gmem + <usize>id * GMEM_INODE_BYTES; }

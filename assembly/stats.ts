@@ -93,6 +93,12 @@ export enum Stat {
   GuestFetch,
   GuestCopyBytes,
 
+  // gmem: guest_memfd page caches
+  /** Pages added to a guest_memfd page cache (fault-in or fallocate). */
+  GmemPageAlloc,
+  /** Pages dropped from a guest_memfd page cache (punch hole or last close). */
+  GmemPageFree,
+
   Count,
 }
 

@@ -76,6 +76,9 @@ export const COUNTER_DOCS: Readonly<Record<string, string>> = {
   guest_write: 'guest data writes through the MMU',
   guest_fetch: 'guest instruction fetches through the MMU',
   guest_copy_bytes: 'bytes moved by translated guest copies and fills',
+
+  gmem_page_alloc: 'pages added to a guest_memfd page cache (fault-in or fallocate)',
+  gmem_page_free: 'pages dropped from a guest_memfd page cache (punch hole or last close)',
 };
 
 /** snake_case JSON name of a core enum key: `TlbHit` -> `tlb_hit`. */
