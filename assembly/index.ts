@@ -46,3 +46,9 @@ export {
   gmem_get_pfn, gmem_pfn, gmem_lookup_pfn, gmem_allocate, gmem_punch,
 } from './gmem';
 export { GMEM_MAX_FILES, GMEM_INODE_BYTES, GmemInode } from './layout';
+export { VM_MAX, MEMSLOTS_MAX, MEMSLOT_BYTES, VM_HEADER_BYTES, VM_STRIDE, VmRec, Memslot } from './layout';
+export {
+  vm_alloc, vm_free, memslot_generation, memslot_count, memslot_find, memslot_set, memslot_delete,
+  memslot_lookup_gfn, memslot_overlaps, memslot_gmem_bound, memslot_id, memslot_flags, memslot_base_gfn, memslot_npages,
+  memslot_userspace_addr, memslot_gmem_file, memslot_gmem_pgoff,
+} from './memslot';

@@ -19,6 +19,10 @@
 //   ...            direct map    Dmap: per 1 GiB region and per 2 MiB region,
 //                                the pfn of the table that split it
 //   ...            gmem inodes   GMEM_MAX_FILES x GMEM_INODE_BYTES (GmemInode)
+//   ...            vms           VM_MAX x VM_STRIDE: VmRec, then two memslot
+//                                sets of MEMSLOTS_MAX x MEMSLOT_BYTES (Memslot)
+//   ...            mm            the VMM process: MmRec, then VMA_MAX x
+//                                VMA_BYTES (VmaRec)
 //   RAM (64 KiB aligned)         ram_frames x 4 KiB host frames; HPA = pfn << 12
 //
 // TypeScript reads all of these through the exports below; it never retypes
@@ -67,6 +71,10 @@ export enum Hdr {
   DmapPudPfn = 80,
   /** The table of guest_memfd inodes (gmem.ts). */
   OffGmem = 84,
+  /** The table of VM records and their memslots (memslot.ts). */
+  OffVms = 88,
+  /** The VMM process's address space (vma.ts). */
+  OffMm = 92,
 }
 
 /** Lock indices; the word of lock i is at OffLocks + i * LOCK_STRIDE. */
@@ -80,7 +88,14 @@ export enum Lock {
    * inode's invalidate_lock in the kernel, one lock for all files here.
    */
   Gmem = 2,
-  Count = 3,
+  /**
+   * kvm->slots_lock of every VM, and the VM table itself (memslot.ts):
+   * memslot changes are rare, one lock for all VMs costs nothing.
+   */
+  Slots = 3,
+  /** The VMM process's mmap_lock (vma.ts): its VMAs and its page table. */
+  Mm = 4,
+  Count = 5,
 }
 
 /**
@@ -348,6 +363,76 @@ export enum GmemInode {
   NrPages = 32,
 }
 
+/** VM records: a fixed table indexed by VM id (memslot.ts). */
+export const VM_MAX: u32 = 64;
+/** Memslots a VM may have at once (their ids go up to 32763, as in Linux). */
+export const MEMSLOTS_MAX: u32 = 512;
+export const MEMSLOT_BYTES: u32 = 48;
+export const VM_HEADER_BYTES: u32 = 64;
+/** A VM record: its header, then memslot set 0, then memslot set 1. */
+export const VM_STRIDE: u32 = VM_HEADER_BYTES + 2 * MEMSLOTS_MAX * MEMSLOT_BYTES;
+
+/** Fields of a VM record's header (byte offsets from the record). */
+export enum VmRec {
+  /** 1 while the VM exists (u32). */
+  InUse = 0,
+  /**
+   * Memslot generation (u32), bumped by every publication; its low bit
+   * selects the active memslot set.
+   */
+  Generation = 4,
+  /** Slots in set 0 (u32); set 1's count follows at Count + 4. */
+  Count = 8,
+}
+
+/** Fields of one memslot (byte offsets inside MEMSLOT_BYTES). */
+export enum Memslot {
+  /** as_id << 16 | slot id (u32), as in the uAPI's slot field. */
+  Id = 0,
+  /** KVM_MEM_* flags (u32). */
+  Flags = 4,
+  BaseGfn = 8,
+  Npages = 16,
+  UserspaceAddr = 24,
+  /** guest_memfd file id (i32), -1 when the slot has none. */
+  GmemFile = 32,
+  /** First page of the guest_memfd range bound to the slot (u64). */
+  GmemPgoff = 40,
+}
+
+/** VMAs the VMM process may have at once: its max_map_count. */
+export const VMA_MAX: u32 = 4096;
+export const VMA_BYTES: u32 = 40;
+export const MM_HEADER_BYTES: u32 = 64;
+export const MM_BYTES: u32 = MM_HEADER_BYTES + VMA_MAX * VMA_BYTES;
+
+/** Fields of the VMM process's header (byte offsets from the mm region). */
+export enum MmRec {
+  /** VMAs in use (u32); the sorted VmaRec array follows the header. */
+  VmaCount = 0,
+  /** 1 once the page table's root exists (u32). */
+  HasPageTable = 4,
+  /** pfn of the page table's radix-tree root: hva page -> pte (u32). */
+  PageTableRoot = 8,
+  /** Pages mapped by the page table (u64): the process's RSS. */
+  Rss = 16,
+}
+
+/** Fields of one VMA (byte offsets inside VMA_BYTES). */
+export enum VmaRec {
+  Start = 0,
+  /** One past the last byte. */
+  End = 8,
+  /** File page offset of Start (guest_memfd mappings). */
+  Pgoff = 16,
+  /** PROT_* bits (u32). */
+  Prot = 24,
+  /** VmaKind (u32). */
+  Kind = 28,
+  /** guest_memfd file id (i32), -1 for anonymous memory. */
+  File = 32,
+}
+
 // ---------------------------------------------------------------------------
 // Geometry, computed once by layout_init and cached per instance by attach.
 
@@ -360,6 +445,8 @@ let g_off_frame_meta: usize = 0;
 let g_off_free_stack: usize = 0;
 let g_off_dmap: usize = 0;
 let g_off_gmem: usize = 0;
+let g_off_vms: usize = 0;
+let g_off_mm: usize = 0;
 let g_off_ram: usize = 0;
 
 function alignUp(x: usize, a: usize): usize {
@@ -379,6 +466,8 @@ export function layout_bytes_needed(ram_frames: u32, max_vcpus: u32): f64 {
   off += <f64>(n1g + n2m) * 4;
   off = Math.ceil(off / 64) * 64;
   off += <f64>GMEM_MAX_FILES * GMEM_INODE_BYTES;
+  off += <f64>VM_MAX * VM_STRIDE;
+  off += <f64>MM_BYTES;
   off = Math.ceil(off / 65536) * 65536;
   off += <f64>ram_frames * PAGE_SIZE;
   return off;
@@ -412,6 +501,10 @@ export function layout_init(ram_frames: u32, max_vcpus: u32, host_cpus: u32): i3
   off = alignUp(off, 64);
   const gmem = off;
   off += <usize>GMEM_MAX_FILES * GMEM_INODE_BYTES;
+  const vms = off;
+  off += <usize>VM_MAX * VM_STRIDE;
+  const mm = off;
+  off += MM_BYTES;
   off = alignUp(off, 65536);
   const ram = off;
   memory.fill(LAYOUT_BASE, 0, ram - LAYOUT_BASE);
@@ -428,6 +521,8 @@ export function layout_init(ram_frames: u32, max_vcpus: u32, host_cpus: u32): i3
   store<u32>(h + Hdr.OffFreeStack, <u32>free);
   store<u32>(h + Hdr.OffDmap, <u32>dmap);
   store<u32>(h + Hdr.OffGmem, <u32>gmem);
+  store<u32>(h + Hdr.OffVms, <u32>vms);
+  store<u32>(h + Hdr.OffMm, <u32>mm);
   store<u32>(h + Hdr.OffRam, <u32>ram);
   store<u32>(h + Hdr.Dmap1gCount, n1g);
   store<u32>(h + Hdr.Dmap2mCount, n2m);
@@ -454,6 +549,8 @@ export function layout_attach(): i32 {
   g_off_free_stack = load<u32>(h + Hdr.OffFreeStack);
   g_off_dmap = load<u32>(h + Hdr.OffDmap);
   g_off_gmem = load<u32>(h + Hdr.OffGmem);
+  g_off_vms = load<u32>(h + Hdr.OffVms);
+  g_off_mm = load<u32>(h + Hdr.OffMm);
   g_off_ram = load<u32>(h + Hdr.OffRam);
   return 0;
 }
@@ -482,3 +579,10 @@ export function layout_attach(): i32 {
 }
 @inline export function header_ptr(): usize { return LAYOUT_BASE; }
 @inline export function gmem_inode_ptr(id: u32): usize { return g_off_gmem + <usize>id * GMEM_INODE_BYTES; }
+@inline export function vm_ptr(vm: u32): usize { return g_off_vms + <usize>vm * VM_STRIDE; }
+/** Memslot set `set` (0 or 1) of VM `vm`. */
+@inline export function memslot_set_ptr(vm: u32, set: u32): usize {
+  return g_off_vms + <usize>vm * VM_STRIDE + VM_HEADER_BYTES + <usize>set * MEMSLOTS_MAX * MEMSLOT_BYTES;
+}
+@inline export function mm_ptr(): usize { return g_off_mm; }
+@inline export function vma_ptr(i: u32): usize { return g_off_mm + MM_HEADER_BYTES + <usize>i * VMA_BYTES; }
