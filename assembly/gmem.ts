@@ -10,9 +10,15 @@
 // Linux's order is the uAPI layer's (src/kvm); the checks here only keep the
 // core consistent.
 //
-// With GUEST_MEMFD_FLAG_NO_DIRECT_MAP (a posted series, not in 6.18) each
-// page leaves the kernel's direct map as soon as it is allocated and comes
-// back just before its frame is freed, with the _noflush calls of that series.
+// GUEST_MEMFD_FLAG_NO_DIRECT_MAP follows the latest posted series ("KVM:
+// guest_memfd: Add flag to remove from direct map", v9-v12, not in 6.18): a
+// page leaves the kernel's direct map right before it is first mapped, by the
+// guest (kvm_gmem_get_pfn) or the VMM (the user-mapping fault, which comes
+// through gmem_get_pfn too), with folio_zap_direct_map(): the _noflush change
+// and then a kernel-range TLB flush. A page that fallocate brought in but
+// nobody mapped stays in the direct map. Each page remembers that it was
+// zapped (the series keeps that bit in folio->private), and a zapped page goes
+// back into the direct map, without a flush, just before its frame is freed.
 //
 // Locking: Lock.Gmem serialises every change of an inode and of any page
 // cache, and lookups take it too, so that a radix node freed by a punch is
@@ -27,7 +33,7 @@ import {
   RADIX_INDEX_LIMIT, RADIX_NONE,
   radix_create, radix_destroy, radix_erase, radix_lookup, radix_next, radix_store,
 } from './radix';
-import { set_direct_map_default_noflush, set_direct_map_invalid_noflush } from './directmap';
+import { flush_tlb_kernel_range, set_direct_map_default_noflush, set_direct_map_invalid_noflush } from './directmap';
 import { Stat, stat_inc } from './stats';
 import { spin_lock, spin_unlock } from './sync';
 
@@ -46,10 +52,11 @@ const ENFILE: i32 = -23;
 const EFBIG: i32 = -27;
 
 // A page-cache value: the page's HPA, bit 0 set so that pfn 0 is not "empty",
-// and bit 1 marking a page the gmem_allocate in progress added (never seen
-// outside Lock.Gmem).
+// bit 1 marking a page the gmem_allocate in progress added (never seen
+// outside Lock.Gmem), bit 2 a page zapped from the direct map.
 const CACHE_PRESENT: u64 = 1 << 0;
 const CACHE_NEW: u64 = 1 << 1;
+const CACHE_NO_DIRECT_MAP: u64 = 1 << 2;
 
 /** The page gmem_get_pfn found last in this instance. */
 let g_pfn: u32 = PFN_NONE;
@@ -87,18 +94,10 @@ export function gmem_owner(id: u32): u32 {
   return GMEM_OWNER_BASE + id;
 }
 
-/**
- * A zeroed page for file `id`, taken out of the direct map when the file asks.
- * Returns PFN_NONE when RAM (or a table page for the direct-map split) runs out.
- */
-function page_alloc(id: u32, inode: usize): u32 {
+/** A zeroed page for file `id`, or PFN_NONE when RAM runs out. */
+function page_alloc(id: u32): u32 {
   const pfn = frame_alloc(FrameKind.GuestMemfd, gmem_owner(id));
-  if (pfn == PFN_NONE) return PFN_NONE;
-  if (no_direct_map(inode) && set_direct_map_invalid_noflush(pfn) != 0) {
-    frame_put(pfn);
-    return PFN_NONE;
-  }
-  stat_inc(Stat.GmemPageAlloc);
+  if (pfn != PFN_NONE) stat_inc(Stat.GmemPageAlloc);
   return pfn;
 }
 
@@ -112,12 +111,25 @@ function page_alloc(id: u32, inode: usize): u32 {
  * the allocator, which hands it to the next user at once. A frame freed
  * earlier would still be reachable through a stale TLB entry.
  */
-function page_free(inode: usize, pfn: u32): void {
-  // The page goes back into the direct map first: a frame on the free list
-  // must be mapped like any other (the series' free_folio hook).
-  if (no_direct_map(inode)) set_direct_map_default_noflush(pfn);
+function page_free(entry: u64): void {
+  const pfn = entry_pfn(entry);
+  // A zapped page goes back into the direct map first: a frame on the free
+  // list must be mapped like any other (the series' free_folio hook). The
+  // split happened at the zap, so this only rewrites the entry.
+  if ((entry & CACHE_NO_DIRECT_MAP) != 0) set_direct_map_default_noflush(pfn);
   frame_put(pfn);
   stat_inc(Stat.GmemPageFree);
+}
+
+/**
+ * folio_zap_direct_map: removes the page from the direct map and flushes the
+ * kernel range on every host CPU, so that no stale translation keeps it
+ * reachable. Returns 0, or -12 (ENOMEM) when the split finds no table page.
+ */
+function zap_direct_map(pfn: u32): i32 {
+  const r = set_direct_map_invalid_noflush(pfn);
+  if (r == 0) flush_tlb_kernel_range(pfn, 1);
+  return r;
 }
 
 /** Drops every page at offsets [first, end) from the cache. Lock.Gmem held. Returns how many. */
@@ -125,7 +137,7 @@ function truncate_range(inode: usize, first: u64, end: u64): u64 {
   const root = cache_root(inode);
   let dropped: u64 = 0;
   for (let i = radix_next(root, first, end); i != RADIX_NONE; i = radix_next(root, i + 1, end)) {
-    page_free(inode, entry_pfn(radix_erase(root, i)));
+    page_free(radix_erase(root, i));
     dropped++;
   }
   add_nr_pages(inode, -(<i64>dropped));
@@ -215,9 +227,12 @@ export function gmem_refcount(id: u32): u32 {
 
 /**
  * kvm_gmem_get_pfn: the page at offset `pgoff` of file `id`, allocated and
- * zeroed if it is absent. Returns 0 with the pfn in gmem_pfn(); -22 (EINVAL)
- * at or past i_size; -27 (EFBIG) past the 256 TiB the cache can index;
- * -12 (ENOMEM); -9 (EBADF) when there is no such file.
+ * zeroed if it is absent, about to be mapped: with NO_DIRECT_MAP it leaves the
+ * direct map now if it has not yet. Returns 0 with the pfn in gmem_pfn();
+ * -22 (EINVAL) at or past i_size; -27 (EFBIG) past the 256 TiB the cache can
+ * index; -12 (ENOMEM); -9 (EBADF) when there is no such file. A page whose
+ * zap fails (ENOMEM for the direct-map split) stays in the cache, as the
+ * folio stays in the kernel's page cache.
  */
 export function gmem_get_pfn(id: u32, pgoff: u64): i32 {
   if (!file_exists(id)) return EBADF;
@@ -226,20 +241,30 @@ export function gmem_get_pfn(id: u32, pgoff: u64): i32 {
   if (pgoff >= RADIX_INDEX_LIMIT) return EFBIG;
   spin_lock(Lock.Gmem);
   const root = cache_root(inode);
+  const owner = gmem_owner(id);
   let entry = radix_lookup(root, pgoff);
   if (entry == 0) {
-    const pfn = page_alloc(id, inode);
+    const pfn = page_alloc(id);
     if (pfn == PFN_NONE) {
       spin_unlock(Lock.Gmem);
       return ENOMEM;
     }
     entry = cache_entry(pfn);
-    if (radix_store(root, pgoff, entry, gmem_owner(id)) != 0) {
-      page_free(inode, pfn);
+    if (radix_store(root, pgoff, entry, owner) != 0) {
+      page_free(entry);
       spin_unlock(Lock.Gmem);
       return ENOMEM;
     }
     add_nr_pages(inode, 1);
+  }
+  if (no_direct_map(inode) && (entry & CACHE_NO_DIRECT_MAP) == 0) {
+    const r = zap_direct_map(entry_pfn(entry));
+    if (r != 0) {
+      spin_unlock(Lock.Gmem);
+      return r;
+    }
+    entry |= CACHE_NO_DIRECT_MAP;
+    radix_store(root, pgoff, entry, owner);
   }
   spin_unlock(Lock.Gmem);
   g_pfn = entry_pfn(entry);
@@ -262,7 +287,8 @@ export function gmem_lookup_pfn(id: u32, pgoff: u64): u32 {
 
 /**
  * fallocate(KEEP_SIZE) of pages [pgoff, pgoff + npages) of file `id`: every
- * absent page is allocated zeroed, present pages keep their contents. All or
+ * absent page is allocated zeroed, present pages keep their contents. Nothing
+ * is mapped, so nothing leaves the direct map (see the file comment). All or
  * nothing: on ENOMEM the pages this call added are dropped again. Returns 0;
  * -22 (EINVAL) when the range goes past i_size; -27 (EFBIG) past what the
  * cache can index; -12 (ENOMEM); -9 (EBADF).
@@ -282,13 +308,13 @@ export function gmem_allocate(id: u32, pgoff: u64, npages: u64): i32 {
   let i = pgoff;
   for (; i < end; i++) {
     if (radix_lookup(root, i) != 0) continue;
-    const pfn = page_alloc(id, inode);
+    const pfn = page_alloc(id);
     if (pfn == PFN_NONE) {
       err = ENOMEM;
       break;
     }
     if (radix_store(root, i, cache_entry(pfn) | CACHE_NEW, owner) != 0) {
-      page_free(inode, pfn);
+      page_free(cache_entry(pfn));
       err = ENOMEM;
       break;
     }
@@ -299,7 +325,7 @@ export function gmem_allocate(id: u32, pgoff: u64, npages: u64): i32 {
     const entry = radix_lookup(root, j);
     if ((entry & CACHE_NEW) == 0) continue;
     if (err == 0) radix_store(root, j, entry & ~CACHE_NEW, owner);
-    else page_free(inode, entry_pfn(radix_erase(root, j)));
+    else page_free(radix_erase(root, j));
   }
   if (err == 0) add_nr_pages(inode, <i64>added);
   spin_unlock(Lock.Gmem);

@@ -145,37 +145,46 @@ describe('gmem: the page cache', async () => {
 });
 
 describe('gmem: NO_DIRECT_MAP', () => {
-  it('takes each page out of the direct map when it is allocated and puts it back before the frame is freed', async () => {
+  it('zaps a page from the direct map, with a kernel-range flush, when it is first mapped, and restores it before the free', async () => {
     const core = await createCore({ ramFrames: 4096, maxVcpus: 1, hostCpus: 4 });
     const x = core.exports;
     const free = x.phys_free_frames();
     x.stats_reset();
     const secret = x.gmem_create(VM, 64n * 4096n, x.GUEST_MEMFD_FLAG_NO_DIRECT_MAP.value);
     const plain = x.gmem_create(VM, 64n * 4096n, 0n);
+    // fallocate maps nothing: its pages stay in the direct map.
     expect(x.gmem_allocate(secret, 0n, 40n)).toBe(0);
-    expect(x.gmem_get_pfn(secret, 50n)).toBe(0);
+    for (let i = 0n; i < 40n; i++) expect(x.dmap_present(x.gmem_lookup_pfn(secret, i))).toBe(true);
+    expect(readCounters(core).dmap_invalid_noflush).toBe(0);
+    // Fault-in of pages 0..19 (fallocated) and 50 (absent): each is zapped once.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0n; i < 20n; i++) expect(x.gmem_get_pfn(secret, i)).toBe(0);
+      expect(x.gmem_get_pfn(secret, 50n)).toBe(0);
+    }
     expect(x.gmem_allocate(plain, 0n, 8n)).toBe(0);
-    for (let i = 0n; i < 40n; i++) expect(x.dmap_present(x.gmem_lookup_pfn(secret, i))).toBe(false);
+    for (let i = 0n; i < 8n; i++) expect(x.gmem_get_pfn(plain, i)).toBe(0);
+    for (let i = 0n; i < 20n; i++) expect(x.dmap_present(x.gmem_lookup_pfn(secret, i))).toBe(false);
+    for (let i = 20n; i < 40n; i++) expect(x.dmap_present(x.gmem_lookup_pfn(secret, i))).toBe(true);
     expect(x.dmap_present(x.gmem_lookup_pfn(secret, 50n))).toBe(false);
     for (let i = 0n; i < 8n; i++) expect(x.dmap_present(x.gmem_lookup_pfn(plain, i))).toBe(true);
     let c = readCounters(core);
-    expect(c.dmap_invalid_noflush).toBe(41);
+    expect(c.dmap_invalid_noflush).toBe(21);
+    expect(c.dmap_flush_kernel_range).toBe(21);
+    expect(c.dmap_flush_invlpg).toBe(21);
+    expect(c.dmap_cpu_invlpg).toBe(21 * 4);
     expect(c.dmap_default_noflush).toBe(0);
-    // The _noflush calls flush only for the splits they cause.
-    expect(c.dmap_flush_split).toBe(c.dmap_split2m + c.dmap_split1g);
-    expect(c.dmap_flush_cpa + c.dmap_flush_kernel_range).toBe(0);
-    const punched = Array.from({ length: 10 }, (_, i) => x.gmem_lookup_pfn(secret, BigInt(i)));
-    expect(x.gmem_punch(secret, 0n, 10n)).toBe(10n);
-    for (const pfn of punched) expect(x.dmap_present(pfn)).toBe(true);
-    for (let i = 10n; i < 40n; i++) expect(x.dmap_present(x.gmem_lookup_pfn(secret, i))).toBe(false);
+    // Punch 10 zapped and 10 never-mapped pages: only the zapped ones go back.
+    const zapped = Array.from({ length: 10 }, (_, i) => x.gmem_lookup_pfn(secret, BigInt(10 + i)));
+    expect(x.gmem_punch(secret, 10n, 20n)).toBe(20n);
+    for (const pfn of zapped) expect(x.dmap_present(pfn)).toBe(true);
     c = readCounters(core);
     expect(c.dmap_default_noflush).toBe(10);
-    const held = Array.from({ length: 30 }, (_, i) => x.gmem_lookup_pfn(secret, BigInt(10 + i)));
+    expect(c.dmap_flush_kernel_range).toBe(21);
+    const held = [...Array.from({ length: 10 }, (_, i) => x.gmem_lookup_pfn(secret, BigInt(i))), x.gmem_lookup_pfn(secret, 50n)];
     expect(x.gmem_put(secret)).toBe(true);
     for (const pfn of held) expect(x.dmap_present(pfn)).toBe(true);
     c = readCounters(core);
-    expect(c.dmap_invalid_noflush).toBe(41);
-    expect(c.dmap_default_noflush).toBe(41);
+    expect(c.dmap_default_noflush).toBe(21);
     x.gmem_put(plain);
     // Only the direct map's split tables stay allocated.
     expect(x.phys_free_frames()).toBe(free - c.dmap_pt_page);
@@ -217,20 +226,23 @@ describe('gmem: ENOMEM is all or nothing', () => {
     expect(x.gmem_nr_pages(id)).toBe(101n);
   });
 
-  it('a NO_DIRECT_MAP page whose direct-map split finds no table page is not kept', async () => {
+  it('a NO_DIRECT_MAP fault-in whose direct-map split finds no table page fails and leaves the page cached and mapped', async () => {
     const core = await createCore({ ramFrames: 4096, maxVcpus: 1, hostCpus: 2 });
     const x = core.exports;
     const id = x.gmem_create(VM, 16n * 4096n, x.GUEST_MEMFD_FLAG_NO_DIRECT_MAP.value);
-    const release = exhaust(core, 1);
-    // The one frame left becomes the page; splitting its 2 MiB mapping needs another.
-    expect(x.gmem_get_pfn(id, 0n)).toBe(-12);
-    expect(x.phys_free_frames()).toBe(1);
-    expect(x.gmem_nr_pages(id)).toBe(0n);
-    expect(x.gmem_allocate(id, 0n, 4n)).toBe(-12);
-    expect(x.phys_free_frames()).toBe(1);
-    release();
     expect(x.gmem_allocate(id, 0n, 4n)).toBe(0);
-    for (let i = 0n; i < 4n; i++) expect(x.dmap_present(x.gmem_lookup_pfn(id, i))).toBe(false);
+    const pfn = x.gmem_lookup_pfn(id, 0n);
+    expect(x.dmap_mapping_shift(pfn)).toBe(21);
+    const release = exhaust(core, 0);
+    expect(x.gmem_get_pfn(id, 0n)).toBe(-12);
+    expect(x.gmem_lookup_pfn(id, 0n)).toBe(pfn);
+    expect(x.dmap_present(pfn)).toBe(true);
+    expect(x.gmem_nr_pages(id)).toBe(4n);
+    release();
+    expect(x.gmem_get_pfn(id, 0n)).toBe(0);
+    expect(x.gmem_pfn()).toBe(pfn);
+    expect(x.dmap_present(pfn)).toBe(false);
+    expect(x.dmap_mapping_shift(pfn)).toBe(12);
   });
 });
 
@@ -252,7 +264,6 @@ describe('gmem: Lock.Gmem under contention', () => {
       w.once('error', (e) => { clearTimeout(timer); reject(e); });
     })));
     expect(errors).toEqual(new Array(WORKERS).fill(0));
-    // Every worker faulted in the shared page 0 without ever punching it: one page.
     const present: number[] = [];
     for (let i = 0n; i < BigInt(pages); i++) {
       const pfn = x.gmem_lookup_pfn(id, i);
@@ -260,12 +271,15 @@ describe('gmem: Lock.Gmem under contention', () => {
     }
     expect(BigInt(present.length)).toBe(x.gmem_nr_pages(id));
     expect(new Set(present).size).toBe(present.length);
-    for (const pfn of present) expect(x.dmap_present(pfn)).toBe(false);
     const c = readCounters(core);
     // Each worker faulted in and punched about 340 pages a round.
     expect(c.gmem_page_alloc).toBeGreaterThan(WORKERS * rounds * 300);
     expect(c.gmem_page_alloc - c.gmem_page_free).toBe(present.length);
-    expect(c.dmap_invalid_noflush - c.dmap_default_noflush).toBe(present.length);
+    // Out of the direct map: exactly the pages that were faulted in.
+    const zapped = present.filter((pfn) => !x.dmap_present(pfn)).length;
+    expect(zapped).toBeGreaterThan(0);
+    expect(zapped).toBeLessThan(present.length);
+    expect(c.dmap_invalid_noflush - c.dmap_default_noflush).toBe(zapped);
     expect(x.gmem_put(id)).toBe(true);
     expect(x.phys_free_frames()).toBe(free - readCounters(core).dmap_pt_page);
   });
