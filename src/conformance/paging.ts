@@ -80,6 +80,11 @@ async function pagingMachine(): Promise<PagingMachine> {
     const ret = x.ept_map(root, BigInt(gpa), BigInt(GUEST_BASE + gpa), 21, EPT_RWX_WB, 1);
     if (ret !== 0) throw new Error(`gmemu conformance: ept_map of GPA ${hex(BigInt(gpa))} returned ${ret}`);
   }
+  // Case writes go straight to guest RAM: no host structure (EPT tables
+  // included) may live there.
+  for (let pfn = GUEST_BASE / 4096; pfn <= lastGuestPfn; pfn++) {
+    if (x.frame_kind(pfn) !== x.FrameKind.GuestMemfd) throw new Error(`gmemu conformance: host frame ${pfn} lies inside guest RAM`);
+  }
   return {
     core,
     ram: new RamView(core, GUEST_BASE),
