@@ -82,6 +82,18 @@ describe('gmem: the page cache', async () => {
     x.gmem_put(id);
   });
 
+  it('a file larger than the 256 TiB the cache indexes works below that and refuses pages beyond with EFBIG', () => {
+    const limit = x.RADIX_INDEX_LIMIT.value;
+    const id = x.gmem_create(VM, 1n << 50n, 0n);
+    expect(x.gmem_get_pfn(id, limit - 1n)).toBe(0);
+    expect(x.gmem_get_pfn(id, limit)).toBe(-27);
+    expect(x.gmem_allocate(id, limit - 1n, 2n)).toBe(-27);
+    expect(x.gmem_lookup_pfn(id, limit)).toBe(x.PFN_NONE.value);
+    expect(x.gmem_punch(id, limit - 1n, 1n << 40n)).toBe(1n);
+    expect(x.gmem_nr_pages(id)).toBe(0n);
+    x.gmem_put(id);
+  });
+
   it('fallocate keeps present pages, punch frees them and the next fault reads zero', () => {
     const free = x.phys_free_frames();
     x.stats_reset();

@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Core, createCore } from '../../src/core/wasm.js';
@@ -149,5 +150,33 @@ describe('radix: random operations against a Map', () => {
       x.radix_destroy(root);
       expect(x.phys_free_frames()).toBe(free);
     }), { numRuns: 150 });
+  });
+});
+
+describe('radix: lock-free readers', () => {
+  it('readers looking up while one writer stores never lose a value nor see a half-made path', async () => {
+    const WORKERS = 4;
+    const count = 3000;
+    const core = await createCore({ ramFrames: 16384, maxVcpus: WORKERS, hostCpus: 4 });
+    const x = core.exports;
+    const free = x.phys_free_frames();
+    const root = x.radix_create(OWNER);
+    const barrier = new SharedArrayBuffer(4);
+    const progress = new SharedArrayBuffer(4);
+    const url = new URL('./radix.worker.mjs', import.meta.url);
+    const errors = await Promise.all(Array.from({ length: WORKERS }, (_, index) => new Promise<number>((resolve, reject) => {
+      const w = new Worker(url, { workerData: { module: core.module, memory: core.memory, barrier, progress, index, workers: WORKERS, root, count, owner: OWNER } });
+      const timer = setTimeout(() => { void w.terminate(); reject(new Error(`worker ${index} timed out`)); }, 60_000);
+      w.once('message', (m: { errors: number }) => { clearTimeout(timer); resolve(m.errors); void w.terminate(); });
+      w.once('error', (e) => { clearTimeout(timer); reject(e); });
+    })));
+    expect(errors).toEqual(new Array(WORKERS).fill(0));
+    let found = 0;
+    for (let k = x.radix_next(root, 0n, LIMIT); k !== x.RADIX_NONE.value; k = x.radix_next(root, k + 1n, LIMIT)) found++;
+    expect(found).toBe(count);
+    // Scattered groups of 16: most groups had to publish a new path of nodes.
+    expect(free - x.phys_free_frames()).toBeGreaterThan(count / 16);
+    x.radix_destroy(root);
+    expect(x.phys_free_frames()).toBe(free);
   });
 });
