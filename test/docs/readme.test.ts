@@ -5,24 +5,30 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
-function example(heading: string): string {
-  const section = readme.split(/^## /m).find((s) => s.startsWith(heading));
-  const code = section?.match(/```ts\n([\s\S]*?)```/)?.[1];
-  if (!code) throw new Error(`README: no ts example under "## ${heading}"`);
+/** The first code block (```ts or ```js) that follows `marker` in the README. */
+function example(marker: string): string {
+  const at = readme.indexOf(marker);
+  const code = at < 0 ? undefined : readme.slice(at).match(/```(?:ts|js)\n([\s\S]*?)```/)?.[1];
+  if (!code) throw new Error(`README: no example after "${marker}"`);
   return code;
+}
+
+/** Runs an example as a module of its own, with 'gmemu' resolved to this checkout. */
+async function run(name: string, code: string): Promise<void> {
+  const dir = new URL('../../test-results/readme/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  const file = new URL(`${name}.ts`, dir);
+  const entry = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
+  writeFileSync(file, code.replace(/from 'gmemu'/g, `from '${entry}'`));
+  await import(file.href);
 }
 
 describe('README', () => {
   afterEach(() => vi.restoreAllMocks());
 
   it('runs the "Using the core" example and prints what it says', async () => {
-    const dir = new URL('../../test-results/readme/', import.meta.url);
-    mkdirSync(dir, { recursive: true });
-    const file = new URL('using-the-core.ts', dir);
-    const entry = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
-    writeFileSync(file, example('Using the core').replace(/from 'gmemu'/g, `from '${entry}'`));
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-    await import(file.href);
+    await run('using-the-core', example('## Using the core'));
     expect(log).toHaveBeenCalledTimes(1);
     expect(log.mock.calls[0][0]).toMatchObject({
       dmap_split2m: 1,
@@ -31,5 +37,13 @@ describe('README', () => {
       dmap_default_noflush: 1,
       dmap_flush_cpa: 0,
     });
+  });
+
+  it('runs the conformance example: the default corpora pass', async () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    await run('conformance', example('`gmemu conformance [FILE...]'));
+    expect(log).toHaveBeenCalledTimes(2);
+    expect(log.mock.calls[0][0]).toMatch(/paging/);
+    expect(log.mock.calls[1][0]).toEqual({ pass: 23690, fail: 0 });
   });
 });
