@@ -99,6 +99,18 @@ export enum Stat {
   /** Pages dropped from a guest_memfd page cache (punch hole or last close). */
   GmemPageFree,
 
+  // vma: the VMM process's memory
+  /** Pages faulted into the VMM's page table (first touch, or for GUP). */
+  VmmPageFault,
+  /** VMM accesses that raised SIGSEGV (no VMA, or against its rights). */
+  VmmSigsegv,
+  /** VMM accesses that raised SIGBUS (guest_memfd page not host-mappable, protected memory). */
+  VmmSigbus,
+  /** Pages get_user_pages returned. */
+  GupPage,
+  /** get_user_pages calls refused with EFAULT. */
+  GupFault,
+
   Count,
 }
 

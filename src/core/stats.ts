@@ -79,6 +79,12 @@ export const COUNTER_DOCS: Readonly<Record<string, string>> = {
 
   gmem_page_alloc: 'pages added to a guest_memfd page cache (fault-in or fallocate)',
   gmem_page_free: 'pages dropped from a guest_memfd page cache (punch hole or last close)',
+
+  vmm_page_fault: "pages faulted into the VMM's page table (first touch, or for GUP)",
+  vmm_sigsegv: 'VMM accesses that raised SIGSEGV (no VMA, or against its rights)',
+  vmm_sigbus: 'VMM accesses that raised SIGBUS (guest_memfd page not host-mappable, protected memory)',
+  gup_page: 'pages get_user_pages returned',
+  gup_fault: 'get_user_pages calls refused with EFAULT',
 };
 
 /** snake_case JSON name of a core enum key: `TlbHit` -> `tlb_hit`. */
