@@ -21,7 +21,7 @@ import {
   hpa_to_ptr, pfn_to_ptr, ram_base, ram_bytes,
 } from './layout';
 import { PFN_NONE, frame_alloc, frame_put } from './phys';
-import { Stat, stat_inc } from './stats';
+import { Stat, stat_add, stat_inc } from './stats';
 import { trace_ref, tracing } from './trace';
 
 // EPT entry bits (arch/x86/include/asm/vmx.h: VMX_EPT_*).
@@ -74,8 +74,9 @@ let g_rights: u32 = 0;
 let g_qualification: u64 = 0;
 let g_level: u32 = 0;
 
-// The entries the current walk used, by level, for the A/D pass that follows a
-// successful walk: where each one is and the value the walk read.
+// The entries the current walk used that lack an A/D bit it must set, by
+// level, for the A/D pass that follows a successful walk: where each one is
+// and the value the walk read (the walk's `pending` mask says which are valid).
 let g_ptr4: usize = 0;
 let g_ptr3: usize = 0;
 let g_ptr2: usize = 0;
@@ -152,56 +153,78 @@ export function ept_level(): u32 { return g_level; }
 /**
  * One pass of the walk. Returns an AccessStatus, or WALK_RETRY when another
  * thread changed an entry between our read and our A/D update.
+ *
+ * Everything a level does not change is computed once per walk (RAM bounds,
+ * the tracing switch, which A/D bits the access needs), and the counters are
+ * added once per walk: every guest TLB miss makes five of these walks, so
+ * per-level work is what the 2D walk's cost is made of.
  */
 @inline function ept_walk_once(eptp: u64, gpa: u64, kind: AccessKind, paging_structure: bool, gla_valid: bool, caps: u32): i32 {
-  stat_inc(Stat.EptWalk);
   const rsvd_high = reserved_high_bits(caps);
   const ad = (eptp & EPTP_AD_ENABLE) != 0;
+  // A guest paging-structure access with EPT A/D on is treated as a write,
+  // because the guest walker may have to set a guest A/D bit there; a PDPTE
+  // load by MOV to CR3 (no linear address) stays a read.
+  const table_access_as_write = ad && paging_structure && gla_valid;
+  const as_write = kind == AccessKind.Write || table_access_as_write;
+  // The A/D bits a successful walk sets: A on every entry, D too on the leaf
+  // of a write. None when EPT A/D is off (all-ones masks never match).
+  const want_a: u64 = ad ? EPT_ACCESSED : 0;
+  const want_leaf: u64 = ad ? (as_write ? EPT_ACCESSED | EPT_DIRTY : EPT_ACCESSED) : 0;
+  const ram_end = ram_bytes();
+  const ram = ram_base();
+  const trace = tracing();
   let table: u64 = eptp & EPT_ADDR_MASK & ~rsvd_high;
   let rights: u32 = <u32>EPT_RWX;
   let level: u32 = 4;
   let leaf = false;
   let e: u64 = 0;
+  // Bit l set: the entry used at level l lacks an A/D bit the walk must set,
+  // and is saved for the A/D pass (usually none: KVM presets A, and D on
+  // writable leaves, so most walks skip the bookkeeping entirely).
+  let pending: u32 = 0;
   g_hpa = 0;
   g_page_shift = 0;
   g_qualification = 0;
+  stat_inc(Stat.EptWalk);
   for (;;) {
-    if (table >= ram_bytes()) {
+    if (table >= ram_end) {
+      stat_add(Stat.EptEntryRead, 4 - level);
       g_level = level;
       g_rights = 0;
       return AccessStatus.NoMemory;
     }
     const entry_hpa = table + (((gpa >> level_shift(level)) & 511) << 3);
-    const p = hpa_to_ptr(entry_hpa);
+    const p = ram + <usize>entry_hpa;
     e = atomic.load<u64>(p);
-    stat_inc(Stat.EptEntryRead);
-    stat_inc(Stat.WalkRef);
-    if (tracing()) trace_ref(TraceKind.EptEntry, level, entry_hpa, e, 0);
-    used_entry_save(level, p, e);
+    if (trace) trace_ref(TraceKind.EptEntry, level, entry_hpa, e, 0);
     // Bits 5:3 of a violation's qualification include the entry that stopped
     // the walk, so the AND takes it in before any check.
     rights &= <u32>(e & EPT_RWX);
     if ((e & EPT_RWX) == 0) break; // not present: a violation, whatever else is set
     leaf = is_leaf(e, level);
     if (is_misconfigured(e, level, leaf, rsvd_high, caps)) {
+      stat_add(Stat.EptEntryRead, 5 - level);
       g_level = level;
       g_rights = rights;
       stat_inc(Stat.EptMisconfig);
       return AccessStatus.EptMisconfig;
     }
+    const want = leaf ? want_leaf : want_a;
+    if ((e & want) != want) {
+      used_entry_save(level, p, e);
+      pending |= 1 << level;
+    }
     if (leaf) break;
     table = e & EPT_ADDR_MASK;
     level--;
   }
+  stat_add(Stat.EptEntryRead, 5 - level);
   g_level = level;
   g_rights = rights;
 
-  // A guest paging-structure access with EPT A/D on is treated as a write,
-  // because the guest walker may have to set a guest A/D bit there; a PDPTE
-  // load by MOV to CR3 (no linear address) stays a read.
-  // The SDM reports such an access as both a read and a write (bits 0 and 1).
-  const table_access_as_write = ad && paging_structure && gla_valid;
-  const as_write = kind == AccessKind.Write || table_access_as_write;
+  // The SDM reports a paging-structure access treated as a write as both a
+  // read and a write (bits 0 and 1).
   let need: u32;
   let acc: u64;
   if (table_access_as_write) {
@@ -239,17 +262,15 @@ export function ept_level(): u32 { return g_level; }
   // same tables concurrently, so each update is a compare-exchange against the
   // value this walk read; if it lost, the walk starts over on what is there
   // now, as KVM's walker does (retry_walk).
-  if (ad) {
-    for (let l: u32 = 4; l >= level; l--) {
-      const old = used_entry_value(l);
-      const set = l == level && as_write ? EPT_ACCESSED | EPT_DIRTY : EPT_ACCESSED;
-      if ((old & set) == set) continue;
-      const p = used_entry_ptr(l);
-      const nv = old | set;
-      if (atomic.cmpxchg<u64>(p, old, nv) != old) return WALK_RETRY;
-      stat_inc(Stat.EptAdUpdate);
-      if (tracing()) trace_ref(TraceKind.EptAdUpdate, l, <u64>(p - ram_base()), old, nv);
-    }
+  for (let l: u32 = 4; pending != 0 && l >= level; l--) {
+    if ((pending & (1 << l)) == 0) continue;
+    const old = used_entry_value(l);
+    const set = l == level ? want_leaf : want_a;
+    const p = used_entry_ptr(l);
+    const nv = old | set;
+    if (atomic.cmpxchg<u64>(p, old, nv) != old) return WALK_RETRY;
+    stat_inc(Stat.EptAdUpdate);
+    if (trace) trace_ref(TraceKind.EptAdUpdate, l, <u64>(p - ram), old, nv);
   }
   return AccessStatus.Ok;
 }

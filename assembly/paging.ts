@@ -80,7 +80,7 @@ let g_xlat_hpa: u64 = 0;
 let g_xlat_rights: u32 = 0;
 let g_xlat_shift: u32 = 0;
 
-// The entries the current walk used, per level, for the A/D updates.
+// The entries the current walk used that need an A/D update, per level.
 let g_ptr5: usize = 0; let g_ptr4: usize = 0; let g_ptr3: usize = 0; let g_ptr2: usize = 0; let g_ptr1: usize = 0;
 let g_gpa5: u64 = 0; let g_gpa4: u64 = 0; let g_gpa3: u64 = 0; let g_gpa2: u64 = 0; let g_gpa1: u64 = 0;
 let g_val5: u64 = 0; let g_val4: u64 = 0; let g_val3: u64 = 0; let g_val2: u64 = 0; let g_val1: u64 = 0;
@@ -297,12 +297,18 @@ function walk_once(v: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, impli
     const rsvd_2m: u64 = rsvd_base | PT_RSVD_2M_LOW;
     const ad_on_fault = (load<u32>(v + Vcpu.WalkFlags) & WalkFlag.AdOnFault) != 0;
     const top: u32 = (cr4 & X86_CR4_LA57) != 0 ? 5 : 4;
+    const write = kind == AccessKind.Write;
+    const trace = tracing();
 
     let table = cr3 & addr_mask;
     let level = top;
     let rights: u64 = PT_WRITABLE | PT_USER;
     let xd: u64 = 0;
     let pte: u64 = 0;
+    // Bit l set: the entry used at level l lacks an A/D bit the walk must set,
+    // and used_save holds it. Only those are saved: most entries have their
+    // bits already, and this loop runs on every TLB miss.
+    let pending: u32 = 0;
     for (;;) {
       const pte_gpa = table + (((la >> (12 + 9 * (<u64>level - 1))) & 511) << 3);
       const t = gpa_to_hpa(eptp, caps, pte_gpa, AccessKind.Read, true);
@@ -310,9 +316,7 @@ function walk_once(v: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, impli
       const p = hpa_to_ptr(g_xlat_hpa);
       pte = atomic.load<u64>(p);
       stat_inc(Stat.GuestEntryRead);
-      stat_inc(Stat.WalkRef);
-      if (tracing()) trace_ref(TraceKind.GuestEntry, level, pte_gpa, pte, 0);
-      used_save(level, p, pte_gpa, pte, g_xlat_rights);
+      if (trace) trace_ref(TraceKind.GuestEntry, level, pte_gpa, pte, 0);
       if ((pte & PT_PRESENT) == 0) {
         return raise_page_fault(v, la, access_error_bits(v, kind, user), level);
       }
@@ -323,6 +327,11 @@ function walk_once(v: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, impli
       }
       rights &= pte;
       if (nxe) xd |= pte & PT_XD;
+      const want: u64 = leaf && write ? PT_ACCESSED | PT_DIRTY : PT_ACCESSED;
+      if ((pte & want) != want) {
+        used_save(level, p, pte_gpa, pte, g_xlat_rights);
+        pending |= 1 << level;
+      }
       if (leaf) break;
       if (ad_on_fault && (pte & PT_ACCESSED) == 0) {
         const refused = guest_ad_refused(v, eptp, caps, level);
@@ -342,16 +351,18 @@ function walk_once(v: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, impli
     if (err != 0) return raise_page_fault(v, la, err, level);
 
     // The walk succeeded: A on every level used, top-down, and A with D on
-    // the leaf for a write (one update).
-    const write = kind == AccessKind.Write;
-    for (let l = top; l >= level; l--) {
+    // the leaf for a write (one update). An entry with A set on the way down
+    // (AdOnFault) is pending still, and skipped here if that was all it lacked.
+    for (let l = top; pending != 0 && l >= level; l--) {
+      if ((pending & (1 << l)) == 0) continue;
       const set: u64 = l == level && write ? PT_ACCESSED | PT_DIRTY : PT_ACCESSED;
       if ((used_value(l) & set) == set) continue;
       const refused = guest_ad_refused(v, eptp, caps, l);
       if (refused != AccessStatus.Ok) return refused;
       if (!set_guest_ad(l, set)) return WALK_RETRY;
     }
-    pte = used_value(level);
+    // The leaf as it is now, D included when this walk set it.
+    if ((pending & (1 << level)) != 0) pte = used_value(level);
     if ((pte & PT_DIRTY) != 0) attr |= TlbAttr.Dirty;
     if ((pte & PT_GLOBAL) != 0 && (cr4 & X86_CR4_PGE) != 0) attr |= TlbAttr.Global;
     const page_mask: u64 = (<u64>1 << shift) - 1;

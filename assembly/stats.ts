@@ -65,8 +65,6 @@ export enum Stat {
   // paging: the guest's own tables, walked through EPT
   GuestWalk,
   GuestEntryRead,
-  /** All memory references of 2D walks: guest entries plus EPT entries. */
-  WalkRef,
   GuestAdUpdate,
   GuestPageFault,
   GuestGeneralProtection,

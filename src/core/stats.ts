@@ -53,7 +53,6 @@ export const COUNTER_DOCS: Readonly<Record<string, string>> = {
 
   guest_walk: 'guest page walks (TLB misses and explicit translations)',
   guest_entry_read: 'guest paging-structure entries read',
-  walk_ref: 'memory references of walks: guest entries plus EPT entries',
   guest_ad_update: 'guest paging-structure entries whose A/D bits a walk set',
   guest_page_fault: 'guest #PF raised by translation',
   guest_general_protection: 'guest #GP raised by translation or a control-register instruction',
