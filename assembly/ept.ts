@@ -285,6 +285,15 @@ export function ept_level(): u32 { return g_level; }
  * beyond host RAM; the details are in ept_hpa() and the other getters.
  */
 export function ept_walk(eptp: u64, gpa: u64, kind: AccessKind, paging_structure: bool, gla_valid: bool, caps: u32): i32 {
+  return ept_walk_inline(eptp, gpa, kind, paging_structure, gla_valid, caps);
+}
+
+/**
+ * ept_walk, inlined into its caller: the guest walk's hot path uses it. V8
+ * keeps no register across a Wasm call, so a call costs the guest walk a
+ * spill and reload of its whole state around each of its five EPT walks.
+ */
+@inline export function ept_walk_inline(eptp: u64, gpa: u64, kind: AccessKind, paging_structure: bool, gla_valid: bool, caps: u32): i32 {
   let r: i32;
   do {
     r = ept_walk_once(eptp, gpa, kind, paging_structure, gla_valid, caps);

@@ -33,7 +33,7 @@ import {
   AccessKind, AccessStatus, CpuFeat, TlbAttr, TraceKind, Vcpu, WalkFlag,
   hpa_to_ptr, ram_bytes, vcpu_ptr,
 } from './layout';
-import { ept_hpa, ept_page_shift, ept_qualification, ept_rights, ept_walk } from './ept';
+import { ept_hpa, ept_page_shift, ept_qualification, ept_rights, ept_walk, ept_walk_inline } from './ept';
 import { Stat, stat_inc } from './stats';
 import { trace_ref, tracing } from './trace';
 import {
@@ -230,7 +230,7 @@ function raise_gpa_failure(v: usize, status: i32, gpa: u64, level: u32): i32 {
     g_xlat_rights = EPT_ALL_RIGHTS;
     g_xlat_shift = 52;
   } else {
-    const r = ept_walk(eptp, gpa, kind, paging_structure, true, caps);
+    const r = ept_walk_inline(eptp, gpa, kind, paging_structure, true, caps);
     if (r != AccessStatus.Ok) return r;
     g_xlat_hpa = ept_hpa();
     g_xlat_rights = ept_rights();
