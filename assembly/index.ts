@@ -58,3 +58,4 @@ export {
   vma_map, vma_unmap, vma_protect, vma_zap_file, vmm_touch, gup_pfn, vma_pfn, vma_find, vma_count,
   vma_start, vma_end, vma_prot, vma_kind, vma_file, vma_pgoff, mm_rss, mm_lookup_pfn,
 } from './vma';
+export { KVM_MEMORY_ATTRIBUTE_PRIVATE, ATTR_OWNER_BASE, attr_set_range, attr_get, attr_range_is } from './attributes';

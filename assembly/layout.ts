@@ -383,6 +383,10 @@ export enum VmRec {
   Generation = 4,
   /** Slots in set 0 (u32); set 1's count follows at Count + 4. */
   Count = 8,
+  /** 1 once the memory-attribute tree exists (u32). */
+  HasAttrs = 16,
+  /** pfn of the memory-attribute radix tree's root: gfn -> attributes (u32). */
+  AttrRoot = 20,
 }
 
 /** Fields of one memslot (byte offsets inside MEMSLOT_BYTES). */

@@ -30,6 +30,7 @@ import {
   Lock, MEMSLOTS_MAX, MEMSLOT_BYTES, Memslot, VM_MAX, VmRec, memslot_set_ptr, vm_ptr,
 } from './layout';
 import { spin_lock, spin_unlock } from './sync';
+import { attr_teardown } from './attributes';
 
 const ENOMEM: i32 = -12;
 const EINVAL: i32 = -22;
@@ -86,7 +87,7 @@ export function vm_alloc(): i32 {
   return ENOMEM;
 }
 
-/** Destroys a VM record and its memslots. No vCPU of the VM may run any more. */
+/** Destroys a VM record, its memslots and its memory attributes. No vCPU of the VM may run any more. */
 export function vm_free(vm: u32): void {
   if (vm >= VM_MAX) return;
   spin_lock(Lock.Slots);
@@ -94,6 +95,7 @@ export function vm_free(vm: u32): void {
   atomic.store<u32>(p + VmRec.InUse, 0);
   atomic.store<u32>(p + VmRec.Count, 0);
   atomic.store<u32>(p + VmRec.Count + 4, 0);
+  attr_teardown(vm);
   spin_unlock(Lock.Slots);
 }
 
