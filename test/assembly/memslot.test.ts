@@ -240,3 +240,24 @@ describe('memslot: publication', () => {
     }), { numRuns: 200 });
   });
 });
+
+describe('memslot: lockless readers under a writer', () => {
+  it('a reader that follows the seqcount rule only ever sees whole records', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const WORKERS = 4;
+    const c = await createCore({ ramFrames: 256, maxVcpus: WORKERS, hostCpus: WORKERS });
+    const vm = c.exports.vm_alloc();
+    const barrier = new SharedArrayBuffer(8);
+    const url = new URL('./memslot.worker.mjs', import.meta.url);
+    const results = await Promise.all(Array.from({ length: WORKERS }, (_, index) =>
+      new Promise<{ errors: number; hits: number; retries: number }>((resolve, reject) => {
+        const w = new Worker(url, { workerData: { module: c.module, memory: c.memory, barrier, index, vm, rounds: 20_000, workers: WORKERS } });
+        const timer = setTimeout(() => { void w.terminate(); reject(new Error(`worker ${index} timed out`)); }, 30_000);
+        w.once('message', (m) => { clearTimeout(timer); resolve(m); void w.terminate(); });
+        w.once('error', (e) => { clearTimeout(timer); reject(e); });
+      })));
+    expect(results.map((r) => r.errors)).toEqual(new Array(WORKERS).fill(0));
+    expect(results.slice(1).every((r) => r.hits > 0)).toBe(true);
+    expect(c.exports.memslot_generation(vm)).toBe(40_000);
+  }, 60_000);
+});
