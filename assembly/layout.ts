@@ -22,7 +22,7 @@
 //   ...            vms           VM_MAX x VM_STRIDE: VmRec, then two memslot
 //                                sets of MEMSLOTS_MAX x MEMSLOT_BYTES (Memslot)
 //   ...            mm            the VMM process: MmRec, then VMA_MAX x
-//                                VMA_BYTES (VmaRec)
+//                                VMA_BYTES (VmaRec), then its I/O buffer
 //   RAM (64 KiB aligned)         ram_frames x 4 KiB host frames; HPA = pfn << 12
 //
 // TypeScript reads all of these through the exports below; it never retypes
@@ -408,7 +408,13 @@ export enum Memslot {
 export const VMA_MAX: u32 = 4096;
 export const VMA_BYTES: u32 = 40;
 export const MM_HEADER_BYTES: u32 = 64;
-export const MM_BYTES: u32 = MM_HEADER_BYTES + VMA_MAX * VMA_BYTES;
+/**
+ * The host thread's staging buffer for the VMM's own reads and writes: the
+ * bytes cross between JavaScript and the process's scattered frames here, so
+ * that Wasm, not JavaScript, loops over the pages (vmm_copy).
+ */
+export const VMM_IO_BYTES: u32 = 65536;
+export const MM_BYTES: u32 = MM_HEADER_BYTES + VMA_MAX * VMA_BYTES + VMM_IO_BYTES;
 
 /** Fields of the VMM process's header (byte offsets from the mm region). */
 export enum MmRec {
@@ -590,3 +596,4 @@ export function layout_attach(): i32 {
 }
 @inline export function mm_ptr(): usize { return g_off_mm; }
 @inline export function vma_ptr(i: u32): usize { return g_off_mm + MM_HEADER_BYTES + <usize>i * VMA_BYTES; }
+@inline export function vmm_io_ptr(): usize { return g_off_mm + MM_HEADER_BYTES + <usize>VMA_MAX * VMA_BYTES; }

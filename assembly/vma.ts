@@ -35,7 +35,8 @@
 // read (radix.ts has no RCU). Lock order: Lock.Mm, then Lock.Gmem.
 
 import {
-  FrameKind, Lock, MmRec, PAGE_SHIFT, PAGE_SIZE, VMA_BYTES, VMA_MAX, VmaRec, mm_ptr, vma_ptr,
+  FrameKind, Lock, MmRec, PAGE_SHIFT, PAGE_SIZE, VMA_BYTES, VMA_MAX, VMM_IO_BYTES, VmaRec,
+  mm_ptr, pfn_to_ptr, vma_ptr, vmm_io_ptr,
 } from './layout';
 import { PFN_NONE, frame_alloc, frame_get, frame_put } from './phys';
 import { RADIX_NONE, radix_create, radix_erase, radix_lookup, radix_next, radix_store } from './radix';
@@ -89,6 +90,8 @@ const PTE_PRESENT: u64 = 1;
 
 /** The frame the last successful vmm_touch or gup_pfn of this instance reached. */
 let g_pfn: u32 = PFN_NONE;
+/** The first byte a failed vmm_fault_in or vmm_copy of this instance could not reach. */
+let g_fault_hva: u64 = 0;
 
 @inline function count(): u32 {
   return load<u32>(mm_ptr() + MmRec.VmaCount);
@@ -413,6 +416,42 @@ export function vma_zap_file(file: i32, pgoff: u64, npages: u64): u64 {
   return dropped;
 }
 
+/** The process's own access to `hva` (see vmm_touch). Lock.Mm held. */
+function touch_locked(hva: u64, write: bool): i32 {
+  const i = find(hva);
+  if (i < 0) return FAULT_SIGSEGV;
+  if (v_kind(<u32>i) == VmaKind.KvmProtected) return FAULT_SIGBUS;
+  if ((v_prot(<u32>i) & (write ? PROT_WRITE : PROT_READ | PROT_WRITE | PROT_EXEC)) == 0) return FAULT_SIGSEGV;
+  return fault_in(<u32>i, hva);
+}
+
+@inline function count_signal(r: i32): void {
+  if (r == FAULT_SIGSEGV) stat_inc(Stat.VmmSigsegv);
+  else if (r == FAULT_SIGBUS) stat_inc(Stat.VmmSigbus);
+}
+
+/**
+ * Touches every page of [hva, hva + len) in address order, stopping at the
+ * first that faults, whose first byte goes to g_fault_hva. Lock.Mm held.
+ */
+function touch_range_locked(hva: u64, len: u64, write: bool): i32 {
+  if (len == 0) return 0;
+  let last = hva + (len - 1);
+  // A range that wraps runs into the end of user space first.
+  if (last < hva) last = U64.MAX_VALUE;
+  let page = hva & ~(<u64>PAGE_SIZE - 1);
+  for (;;) {
+    const r = page < TASK_SIZE ? touch_locked(page, write) : FAULT_SIGSEGV;
+    if (r != 0) {
+      g_fault_hva = page > hva ? page : hva;
+      return r;
+    }
+    if (last - page < PAGE_SIZE) break;
+    page += PAGE_SIZE;
+  }
+  return 0;
+}
+
 /**
  * The VMM's own load (write = false) or store at `hva`: faults the page in on
  * first touch. Returns 0 with the frame in vma_pfn(); FAULT_SIGSEGV with no
@@ -422,21 +461,64 @@ export function vma_zap_file(file: i32, pgoff: u64, npages: u64): u64 {
  */
 export function vmm_touch(hva: u64, write: bool): i32 {
   spin_lock(Lock.Mm);
-  const i = find(hva);
-  let r: i32;
-  if (i < 0) {
-    r = FAULT_SIGSEGV;
-  } else if (v_kind(<u32>i) == VmaKind.KvmProtected) {
-    r = FAULT_SIGBUS;
-  } else if ((v_prot(<u32>i) & (write ? PROT_WRITE : PROT_READ | PROT_WRITE | PROT_EXEC)) == 0) {
-    r = FAULT_SIGSEGV;
-  } else {
-    r = fault_in(<u32>i, hva);
+  const r = touch_locked(hva, write);
+  spin_unlock(Lock.Mm);
+  count_signal(r);
+  return r;
+}
+
+/**
+ * Touches every page of [hva, hva + len) as vmm_touch does, in one call.
+ * Returns 0, or the first page's outcome that is not 0, with the first byte
+ * that faulted in vmm_fault_hva(); the pages before it stay faulted in, as in
+ * Linux. A VMM copy checks its whole range with this before it moves a byte.
+ */
+export function vmm_fault_in(hva: u64, len: u64, write: bool): i32 {
+  spin_lock(Lock.Mm);
+  const r = touch_range_locked(hva, len, write);
+  spin_unlock(Lock.Mm);
+  count_signal(r);
+  return r;
+}
+
+/**
+ * The VMM's own copy between [hva, hva + len) and the start of the I/O
+ * buffer (vmm_io_buffer()): a store of the buffer's bytes when `write`, a
+ * load into it otherwise. Every page is touched before a byte moves, so a
+ * copy that faults moves nothing. Returns 0; the outcomes of vmm_fault_in;
+ * -22 (EINVAL) when len exceeds VMM_IO_BYTES.
+ */
+export function vmm_copy(hva: u64, len: u32, write: bool): i32 {
+  if (len > VMM_IO_BYTES) return EINVAL;
+  spin_lock(Lock.Mm);
+  const r = touch_range_locked(hva, len, write);
+  if (r == 0) {
+    const root = pt_root();
+    let done: u32 = 0;
+    while (done < len) {
+      const at = hva + done;
+      const off = <u32>(at & (PAGE_SIZE - 1));
+      const n = min(PAGE_SIZE - off, len - done);
+      const frame = pfn_to_ptr(<u32>(radix_lookup(root, at >> PAGE_SHIFT) >> PAGE_SHIFT)) + off;
+      const buf = vmm_io_ptr() + done;
+      if (write) memory.copy(frame, buf, n);
+      else memory.copy(buf, frame, n);
+      done += n;
+    }
   }
   spin_unlock(Lock.Mm);
-  if (r == FAULT_SIGSEGV) stat_inc(Stat.VmmSigsegv);
-  else if (r == FAULT_SIGBUS) stat_inc(Stat.VmmSigbus);
+  count_signal(r);
   return r;
+}
+
+/** Where the host thread stages the bytes of vmm_copy (VMM_IO_BYTES of them). */
+export function vmm_io_buffer(): usize {
+  return vmm_io_ptr();
+}
+
+/** The first byte that this instance's last failed vmm_fault_in or vmm_copy could not reach. */
+export function vmm_fault_hva(): u64 {
+  return g_fault_hva;
 }
 
 /**

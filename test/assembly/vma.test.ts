@@ -203,6 +203,62 @@ describe('vma: the VMM touching its own memory', () => {
   });
 });
 
+describe('vma: the VMM copying a range in one call', () => {
+  it('stores and loads across pages and VMAs through the I/O buffer', async () => {
+    const c = await machine();
+    const x = c.exports;
+    const f = x.gmem_create(0, pages(2), MMAP | INIT_SHARED);
+    mapAnon(x, 0, 2, R | W);
+    x.vma_map(at(2), pages(2), R | W, x.VmaKind.GuestMemfd, f, 0n);
+    const io = new Uint8Array(c.memory.buffer, x.vmm_io_buffer(), x.VMM_IO_BYTES.value);
+    const data = Uint8Array.from({ length: 3 * P }, (_, i) => (i * 7 + 1) & 0xff);
+    io.set(data);
+    expect(x.vmm_copy(at(0) + 100n, 3 * P, true)).toBe(0);
+    expect(x.mm_rss()).toBe(4n);
+    // The file's page 1 holds the tail of the copy, seen through its page cache.
+    const tail = new Uint8Array(c.memory.buffer, x.ram_base() + x.gmem_lookup_pfn(f, 1n) * P, P);
+    expect(tail.subarray(0, 100)).toEqual(data.subarray(3 * P - 100));
+    io.fill(0);
+    expect(x.vmm_copy(at(0) + 100n, 3 * P, false)).toBe(0);
+    expect(io.subarray(0, 3 * P)).toEqual(data);
+    expect(x.vmm_copy(at(0), x.VMM_IO_BYTES.value + 1, false)).toBe(EINVAL);
+    expect(x.vmm_copy(at(0), 0, true)).toBe(0);
+  });
+
+  it('moves nothing when a page of the range faults, and names the first byte that did', async () => {
+    const c = await machine();
+    const x = c.exports;
+    mapAnon(x, 0, 2, R | W);
+    mapAnon(x, 2, 1, R);
+    mapAnon(x, 4, 1, R | W);
+    const io = new Uint8Array(c.memory.buffer, x.vmm_io_buffer(), x.VMM_IO_BYTES.value);
+    io.fill(0x5a);
+    expect(x.vmm_copy(at(1) + 8n, 2 * P, true)).toBe(x.FAULT_SIGSEGV.value);
+    expect(x.vmm_fault_hva()).toBe(at(2));
+    expect(x.vmm_touch(at(1), false)).toBe(0);
+    expect(new Uint8Array(c.memory.buffer, x.ram_base() + x.vma_pfn() * P, P).every((b) => b === 0)).toBe(true);
+    // A load may cross the read-only page, but not the hole after it.
+    expect(x.vmm_fault_in(at(1), pages(2), false)).toBe(0);
+    expect(x.vmm_fault_in(at(2) + 5n, pages(3), false)).toBe(x.FAULT_SIGSEGV.value);
+    expect(x.vmm_fault_hva()).toBe(at(3));
+    // The start of a range that faults at once is its own first byte.
+    expect(x.vmm_fault_in(at(3) + 5n, 1n, false)).toBe(x.FAULT_SIGSEGV.value);
+    expect(x.vmm_fault_hva()).toBe(at(3) + 5n);
+    // A range that wraps around 2^64 meets the end of user space first.
+    expect(x.vmm_fault_in(at(4), 0xffff_ffff_ffff_f000n, false)).toBe(x.FAULT_SIGSEGV.value);
+    expect(x.vmm_fault_hva()).toBe(at(5));
+  });
+
+  it('raises SIGBUS part-way through a range of guest_memfd pages past EOF', async () => {
+    const { exports: x } = await machine();
+    const f = x.gmem_create(0, pages(1), MMAP | INIT_SHARED);
+    x.vma_map(at(0), pages(3), R | W, x.VmaKind.GuestMemfd, f, 0n);
+    expect(x.vmm_fault_in(at(0), pages(3), true)).toBe(x.FAULT_SIGBUS.value);
+    expect(x.vmm_fault_hva()).toBe(at(1));
+    expect(x.mm_rss()).toBe(1n);
+  });
+});
+
 describe('vma: guest_memfd mappings', () => {
   it('serves a shared file from its page cache: the mapping and the file see one page, which outlives the mapping', async () => {
     const c = await machine();
