@@ -55,7 +55,7 @@ export {
 export { VMA_MAX, VMM_IO_BYTES, VmaRec, MmRec } from './layout';
 export {
   VmaKind, FOLL_KVM, FAULT_SIGBUS, FAULT_SIGSEGV, VMM_OWNER, TASK_SIZE,
-  vma_map, vma_unmap, vma_protect, vma_zap_file, vmm_touch, vmm_fault_in, vmm_copy, vmm_io_buffer, vmm_fault_hva, gup_pfn, vma_pfn, vma_find, vma_count,
+  vma_map, vma_unmap, vma_protect, vma_kvm_protect, vma_zap_file, vmm_touch, vmm_fault_in, vmm_copy, vmm_io_buffer, vmm_fault_hva, gup_pfn, vma_pfn, vma_find, vma_count,
   vma_start, vma_end, vma_prot, vma_kind, vma_file, vma_pgoff, mm_rss, mm_lookup_pfn,
 } from './vma';
 export { KVM_MEMORY_ATTRIBUTE_PRIVATE, ATTR_OWNER_BASE, attr_set_range, attr_get, attr_range_is } from './attributes';

@@ -357,6 +357,37 @@ export function vma_unmap(start: u64, len: u64): i32 {
 }
 
 /**
+ * 0 when every page of [start, end) is mapped and splitting the VMAs at both
+ * edges fits in the table; -12 (ENOMEM) otherwise, as mprotect answers.
+ */
+function check_mapped(start: u64, end: u64): i32 {
+  let at = start;
+  for (let i = first_ending_after(start); at < end; i++) {
+    if (i >= count() || v_start(i) > at) return ENOMEM;
+    at = v_end(i);
+  }
+  const splits: u32 = (splits_at(start) ? 1 : 0) + (splits_at(end) ? 1 : 0);
+  return count() + splits > VMA_MAX ? ENOMEM : 0;
+}
+
+/** Index of the last VMA that isolate() left inside its range. */
+let g_isolated_last: u32 = 0;
+
+/**
+ * Splits the VMAs at both edges of the mapped range [start, end), so that
+ * whole VMAs cover it. Returns the first one's index (the last one's is in
+ * g_isolated_last). check_mapped has passed.
+ */
+function isolate(start: u64, end: u64): u32 {
+  let first = first_ending_after(start);
+  if (v_start(first) < start) split(first++, start);
+  const last = first_ending_after(end - 1);
+  if (v_end(last) > end) split(last, end);
+  g_isolated_last = last;
+  return first;
+}
+
+/**
  * mprotect: sets PROT_* `prot` on [start, start + len). Returns 0; -22
  * (EINVAL) for an unaligned or out-of-range request; -12 (ENOMEM) when part
  * of the range is not mapped or the splits would overflow the table; -13
@@ -367,29 +398,47 @@ export function vma_protect(start: u64, len: u64, prot: u32): i32 {
   if (!range_ok(start, len)) return EINVAL;
   const end = start + len;
   spin_lock(Lock.Mm);
-  // Every page mapped, and each VMA allows the new rights.
-  let err: i32 = 0;
-  let at = start;
-  let i = first_ending_after(start);
-  for (; at < end; i++) {
-    if (i >= count() || v_start(i) > at) {
-      err = ENOMEM;
-      break;
+  let err = check_mapped(start, end);
+  if (err == 0 && (prot & PROT_EXEC) != 0) {
+    for (let i = first_ending_after(start); i < count() && v_start(i) < end; i++) {
+      if (v_kind(i) == VmaKind.GuestMemfd) err = EACCES;
     }
-    if ((prot & PROT_EXEC) != 0 && v_kind(i) == VmaKind.GuestMemfd) err = EACCES;
-    at = v_end(i);
   }
-  const splits: u32 = (splits_at(start) ? 1 : 0) + (splits_at(end) ? 1 : 0);
-  if (err == 0 && count() + splits > VMA_MAX) err = ENOMEM;
   if (err != 0) {
     spin_unlock(Lock.Mm);
     return err;
   }
-  let first = first_ending_after(start);
-  if (v_start(first) < start) split(first++, start);
-  let last = first_ending_after(end - 1);
-  if (v_end(last) > end) split(last, end);
+  const first = isolate(start, end);
+  const last = g_isolated_last;
   for (let k = first; k <= last; k++) store<u32>(vma_ptr(k) + VmaRec.Prot, prot);
+  merge_range(first > 0 ? first - 1 : 0, last + 1);
+  spin_unlock(Lock.Mm);
+  return 0;
+}
+
+/**
+ * Seed 004's conversion: KVM marks the anonymous memory behind a memslot
+ * VM_KVM_PROTECTED when the guest asks for protected memory. The pages stay
+ * where they are; from then on the process's own accesses raise SIGBUS and
+ * GUP needs FOLL_KVM. Returns 0; -22 (EINVAL) for a bad range or one that
+ * holds a guest_memfd mapping; -12 (ENOMEM) as vma_protect. Nothing changes
+ * on an error.
+ */
+export function vma_kvm_protect(start: u64, len: u64): i32 {
+  if (!range_ok(start, len)) return EINVAL;
+  const end = start + len;
+  spin_lock(Lock.Mm);
+  let err = check_mapped(start, end);
+  for (let i = first_ending_after(start); err == 0 && i < count() && v_start(i) < end; i++) {
+    if (v_kind(i) == VmaKind.GuestMemfd) err = EINVAL;
+  }
+  if (err != 0) {
+    spin_unlock(Lock.Mm);
+    return err;
+  }
+  const first = isolate(start, end);
+  const last = g_isolated_last;
+  for (let k = first; k <= last; k++) store<u32>(vma_ptr(k) + VmaRec.Kind, VmaKind.KvmProtected);
   merge_range(first > 0 ? first - 1 : 0, last + 1);
   spin_unlock(Lock.Mm);
   return 0;

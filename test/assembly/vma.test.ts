@@ -399,6 +399,40 @@ describe('vma: get_user_pages', () => {
   });
 });
 
+describe('vma: converting anonymous memory to VM_KVM_PROTECTED', () => {
+  it('keeps the pages, takes them from the process (SIGBUS) and leaves them to FOLL_KVM', async () => {
+    const c = await machine();
+    const x = c.exports;
+    mapAnon(x, 0, 4, R | W);
+    expect(x.vmm_touch(at(1), true)).toBe(0);
+    const pfn = x.vma_pfn();
+    expect(x.vma_kvm_protect(at(1), pages(2))).toBe(0);
+    expect(vmas(x)).toEqual([[0, 1, R | W, 0], [1, 3, R | W, x.VmaKind.KvmProtected], [3, 4, R | W, 0]]);
+    expect(x.mm_lookup_pfn(at(1))).toBe(pfn);
+    expect(x.vmm_touch(at(1), false)).toBe(x.FAULT_SIGBUS.value);
+    expect(x.vmm_touch(at(0), true)).toBe(0);
+    expect(x.gup_pfn(at(1), true, 0)).toBe(EFAULT);
+    expect(x.gup_pfn(at(1), true, x.FOLL_KVM.value)).toBe(0);
+    expect(x.vma_pfn()).toBe(pfn);
+    x.frame_put(pfn);
+    expect(x.vma_kvm_protect(at(0), pages(4))).toBe(0);
+    expect(vmas(x)).toEqual([[0, 4, R | W, x.VmaKind.KvmProtected]]);
+    expect(x.mm_rss()).toBe(2n);
+  });
+
+  it('refuses guest_memfd mappings (EINVAL) and holes (ENOMEM), changing nothing', async () => {
+    const { exports: x } = await machine();
+    const f = x.gmem_create(0, pages(2), MMAP | INIT_SHARED);
+    mapAnon(x, 0, 2, R | W);
+    x.vma_map(at(2), pages(2), R | W, x.VmaKind.GuestMemfd, f, 0n);
+    mapAnon(x, 5, 1, R | W);
+    expect(x.vma_kvm_protect(at(1), pages(2))).toBe(EINVAL);
+    expect(x.vma_kvm_protect(at(4), pages(2))).toBe(ENOMEM);
+    expect(x.vma_kvm_protect(at(0) + 1n, pages(1))).toBe(EINVAL);
+    expect(vmas(x)).toEqual([[0, 2, R | W, 0], [2, 4, R | W, 1], [5, 6, R | W, 0]]);
+  });
+});
+
 describe('vma: random operations against a page model', () => {
   it('keeps VMAs sorted, disjoint and merged, rights per page as asked, and every frame accounted for', async () => {
     const { exports: x } = await machine(4096);
