@@ -19,11 +19,12 @@
 // on its file (gmem_get), as a VMA pins its struct file.
 //
 // Two ways reach user memory, with Linux's outcomes:
-// - vmm_touch, the process's own loads and stores: SIGSEGV outside any VMA or
-//   against its rights; SIGBUS where the fault handler refuses a page (a
-//   guest_memfd page that is past EOF or not shared, i.e. the file lacks
-//   INIT_SHARED) and on every access to a VM_KVM_PROTECTED range (seed 004's
-//   PROT_NONE protection).
+// - vmm_touch, the process's own loads and stores (vmm_fault_in and vmm_copy
+//   over a range in one call): SIGSEGV outside any VMA or against its
+//   rights; SIGBUS where the fault handler refuses a page (a guest_memfd page
+//   that is past EOF or not shared, i.e. the file lacks INIT_SHARED) and on
+//   every access to a VM_KVM_PROTECTED range (seed 004's PROT_NONE
+//   protection, made at map time or by vma_kvm_protect).
 // - gup_pfn, get_user_pages for KVM's hva path: -14 (EFAULT) with no VMA,
 //   without the VMA's read or write right, where the fault handler says
 //   SIGBUS, for a guest_memfd whose pages left the direct map (the
