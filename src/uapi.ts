@@ -172,3 +172,14 @@ export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
+/** mmap type: MAP_SHARED that fails (EOPNOTSUPP) on flags it does not know. */
+export const MAP_SHARED_VALIDATE = 0x03;
+
+// fcntl(2) (include/uapi/asm-generic/fcntl.h).
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const F_GETFL = 3;
+export const FD_CLOEXEC = 1;
+export const O_RDWR = 0o2;
+/** Set in f_flags of files opened on 64-bit kernels, and of every guest_memfd. */
+export const O_LARGEFILE = 0o100000;

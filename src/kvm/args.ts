@@ -129,11 +129,3 @@ export function fillStruct(target: Record<string, unknown>, values: StructValue)
     }
   }
 }
-
-/** A bigint that is known to be a safe integer, as the uAPI returns addresses and sizes. */
-export function toNumber(v: bigint): number {
-  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
-    throw new RangeError(`gmemu: ${v} is not a safe integer`);
-  }
-  return Number(v);
-}
