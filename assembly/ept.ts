@@ -74,18 +74,6 @@ let g_rights: u32 = 0;
 let g_qualification: u64 = 0;
 let g_level: u32 = 0;
 
-// The entries the current walk used that lack an A/D bit it must set, by
-// level, for the A/D pass that follows a successful walk: where each one is
-// and the value the walk read (the walk's `pending` mask says which are valid).
-let g_ptr4: usize = 0;
-let g_ptr3: usize = 0;
-let g_ptr2: usize = 0;
-let g_ptr1: usize = 0;
-let g_val4: u64 = 0;
-let g_val3: u64 = 0;
-let g_val2: u64 = 0;
-let g_val1: u64 = 0;
-
 /** Host-physical address of the last successful walk. */
 export function ept_hpa(): u64 { return g_hpa; }
 /** log2 of the page size the last successful walk ended in: 12, 21 or 30. */
@@ -100,21 +88,6 @@ export function ept_qualification(): u64 { return g_qualification; }
  * not read.
  */
 export function ept_level(): u32 { return g_level; }
-
-@inline function used_entry_save(level: u32, ptr: usize, value: u64): void {
-  if (level == 4) { g_ptr4 = ptr; g_val4 = value; }
-  else if (level == 3) { g_ptr3 = ptr; g_val3 = value; }
-  else if (level == 2) { g_ptr2 = ptr; g_val2 = value; }
-  else { g_ptr1 = ptr; g_val1 = value; }
-}
-
-@inline function used_entry_ptr(level: u32): usize {
-  return level == 4 ? g_ptr4 : level == 3 ? g_ptr3 : level == 2 ? g_ptr2 : g_ptr1;
-}
-
-@inline function used_entry_value(level: u32): u64 {
-  return level == 4 ? g_val4 : level == 3 ? g_val3 : level == 2 ? g_val2 : g_val1;
-}
 
 /** log2 of the span of one entry at `level`. */
 @inline function level_shift(level: u32): u32 {
@@ -150,81 +123,106 @@ export function ept_level(): u32 { return g_level; }
   return false;
 }
 
+/** Where the entry for `gpa` at `level` of the table at `table` is. */
+@inline function entry_ptr(ram: usize, table: u64, gpa: u64, level: u32): usize {
+  return ram + <usize>(table + (((gpa >> level_shift(level)) & 511) << 3));
+}
+
+/** Reads one entry, and records the reference when tracing. */
+@inline function read_entry(p: usize, ram: usize, level: u32, trace: bool): u64 {
+  const e = atomic.load<u64>(p);
+  if (trace) trace_ref(TraceKind.EptEntry, level, <u64>(p - ram), e, 0);
+  return e;
+}
+
+/** Whether the walk ends at entry `e`: not present, a leaf, or misconfigured. */
+@inline function ends_walk(e: u64, level: u32, rsvd_high: u64, caps: u32): bool {
+  if ((e & EPT_RWX) == 0) return true;
+  const leaf = is_leaf(e, level);
+  return leaf || is_misconfigured(e, level, leaf, rsvd_high, caps);
+}
+
 /**
  * One pass of the walk. Returns an AccessStatus, or WALK_RETRY when another
  * thread changed an entry between our read and our A/D update.
  *
- * Everything a level does not change is computed once per walk (RAM bounds,
- * the tracing switch, which A/D bits the access needs), and the counters are
- * added once per walk: every guest TLB miss makes five of these walks, so
- * per-level work is what the 2D walk's cost is made of.
+ * The four levels are written out rather than looped over: with the level a
+ * constant, each level's checks fold to the few that apply to it, and the
+ * entries stay in locals for the A/D pass. Every guest TLB miss makes five of
+ * these walks, so their per-level work is most of a 2D walk's cost.
  */
 @inline function ept_walk_once(eptp: u64, gpa: u64, kind: AccessKind, paging_structure: bool, gla_valid: bool, caps: u32): i32 {
   const rsvd_high = reserved_high_bits(caps);
-  const ad = (eptp & EPTP_AD_ENABLE) != 0;
-  // A guest paging-structure access with EPT A/D on is treated as a write,
-  // because the guest walker may have to set a guest A/D bit there; a PDPTE
-  // load by MOV to CR3 (no linear address) stays a read.
-  const table_access_as_write = ad && paging_structure && gla_valid;
-  const as_write = kind == AccessKind.Write || table_access_as_write;
-  // The A/D bits a successful walk sets: A on every entry, D too on the leaf
-  // of a write. None when EPT A/D is off (all-ones masks never match).
-  const want_a: u64 = ad ? EPT_ACCESSED : 0;
-  const want_leaf: u64 = ad ? (as_write ? EPT_ACCESSED | EPT_DIRTY : EPT_ACCESSED) : 0;
   const ram_end = ram_bytes();
   const ram = ram_base();
   const trace = tracing();
-  let table: u64 = eptp & EPT_ADDR_MASK & ~rsvd_high;
-  let rights: u32 = <u32>EPT_RWX;
-  let level: u32 = 4;
-  let leaf = false;
-  let e: u64 = 0;
-  // Bit l set: the entry used at level l lacks an A/D bit the walk must set,
-  // and is saved for the A/D pass (usually none: KVM presets A, and D on
-  // writable leaves, so most walks skip the bookkeeping entirely).
-  let pending: u32 = 0;
+  stat_inc(Stat.EptWalk);
   g_hpa = 0;
   g_page_shift = 0;
   g_qualification = 0;
-  stat_inc(Stat.EptWalk);
-  for (;;) {
-    if (table >= ram_end) {
-      stat_add(Stat.EptEntryRead, 4 - level);
-      g_level = level;
-      g_rights = 0;
-      return AccessStatus.NoMemory;
-    }
-    const entry_hpa = table + (((gpa >> level_shift(level)) & 511) << 3);
-    const p = ram + <usize>entry_hpa;
-    e = atomic.load<u64>(p);
-    if (trace) trace_ref(TraceKind.EptEntry, level, entry_hpa, e, 0);
-    // Bits 5:3 of a violation's qualification include the entry that stopped
-    // the walk, so the AND takes it in before any check.
-    rights &= <u32>(e & EPT_RWX);
-    if ((e & EPT_RWX) == 0) break; // not present: a violation, whatever else is set
-    leaf = is_leaf(e, level);
-    if (is_misconfigured(e, level, leaf, rsvd_high, caps)) {
-      stat_add(Stat.EptEntryRead, 5 - level);
-      g_level = level;
-      g_rights = rights;
-      stat_inc(Stat.EptMisconfig);
-      return AccessStatus.EptMisconfig;
-    }
-    const want = leaf ? want_leaf : want_a;
-    if ((e & want) != want) {
-      used_entry_save(level, p, e);
-      pending |= 1 << level;
-    }
-    if (leaf) break;
-    table = e & EPT_ADDR_MASK;
-    level--;
+
+  // The entries read, by level, and the AND of all of them: its bits 2:0 are
+  // the rights, and its A bit says whether any entry lacks A. Bits 5:3 of a
+  // violation's qualification include the entry that stopped the walk, so
+  // that entry is in the AND too. The walk stops at `level` with `table`
+  // pointing at the table it read there (or could not read: beyond RAM).
+  let p4: usize = 0; let p3: usize = 0; let p2: usize = 0; let p1: usize = 0;
+  let e4: u64 = 0; let e3: u64 = 0; let e2: u64 = 0; let e1: u64 = 0;
+  let all: u64 = ~(<u64>0);
+  let level: u32 = 4;
+  let table: u64 = eptp & EPT_ADDR_MASK & ~rsvd_high;
+  do {
+    if (table >= ram_end) break;
+    p4 = entry_ptr(ram, table, gpa, 4);
+    e4 = read_entry(p4, ram, 4, trace);
+    all &= e4;
+    if (ends_walk(e4, 4, rsvd_high, caps)) break;
+    level = 3;
+    table = e4 & EPT_ADDR_MASK;
+    if (table >= ram_end) break;
+    p3 = entry_ptr(ram, table, gpa, 3);
+    e3 = read_entry(p3, ram, 3, trace);
+    all &= e3;
+    if (ends_walk(e3, 3, rsvd_high, caps)) break;
+    level = 2;
+    table = e3 & EPT_ADDR_MASK;
+    if (table >= ram_end) break;
+    p2 = entry_ptr(ram, table, gpa, 2);
+    e2 = read_entry(p2, ram, 2, trace);
+    all &= e2;
+    if (ends_walk(e2, 2, rsvd_high, caps)) break;
+    level = 1;
+    table = e2 & EPT_ADDR_MASK;
+    if (table >= ram_end) break;
+    p1 = entry_ptr(ram, table, gpa, 1);
+    e1 = read_entry(p1, ram, 1, trace);
+    all &= e1;
+  } while (false);
+
+  g_level = level;
+  if (table >= ram_end) {
+    stat_add(Stat.EptEntryRead, 4 - level);
+    g_rights = 0;
+    return AccessStatus.NoMemory;
   }
   stat_add(Stat.EptEntryRead, 5 - level);
-  g_level = level;
+  const e = level == 4 ? e4 : level == 3 ? e3 : level == 2 ? e2 : e1;
+  const rights = <u32>(all & EPT_RWX);
   g_rights = rights;
+  const present = (e & EPT_RWX) != 0;
+  const leaf = present && is_leaf(e, level);
+  if (present && is_misconfigured(e, level, leaf, rsvd_high, caps)) {
+    stat_inc(Stat.EptMisconfig);
+    return AccessStatus.EptMisconfig;
+  }
 
-  // The SDM reports a paging-structure access treated as a write as both a
-  // read and a write (bits 0 and 1).
+  // A guest paging-structure access with EPT A/D on is treated as a write,
+  // because the guest walker may have to set a guest A/D bit there; a PDPTE
+  // load by MOV to CR3 (no linear address) stays a read.
+  // The SDM reports such an access as both a read and a write (bits 0 and 1).
+  const ad = (eptp & EPTP_AD_ENABLE) != 0;
+  const table_access_as_write = ad && paging_structure && gla_valid;
+  const as_write = kind == AccessKind.Write || table_access_as_write;
   let need: u32;
   let acc: u64;
   if (table_access_as_write) {
@@ -261,16 +259,20 @@ export function ept_level(): u32 { return g_level; }
   // entry used, D on the leaf for a write. Other vCPUs walk and KVM zaps the
   // same tables concurrently, so each update is a compare-exchange against the
   // value this walk read; if it lost, the walk starts over on what is there
-  // now, as KVM's walker does (retry_walk).
-  for (let l: u32 = 4; pending != 0 && l >= level; l--) {
-    if ((pending & (1 << l)) == 0) continue;
-    const old = used_entry_value(l);
-    const set = l == level ? want_leaf : want_a;
-    const p = used_entry_ptr(l);
-    const nv = old | set;
-    if (atomic.cmpxchg<u64>(p, old, nv) != old) return WALK_RETRY;
-    stat_inc(Stat.EptAdUpdate);
-    if (trace) trace_ref(TraceKind.EptAdUpdate, l, <u64>(p - ram), old, nv);
+  // now, as KVM's walker does (retry_walk). Usually every bit is set already
+  // (KVM presets A, and D on writable leaves), which `all` and the leaf show.
+  const leaf_set: u64 = as_write ? EPT_ACCESSED | EPT_DIRTY : EPT_ACCESSED;
+  if (ad && ((all & EPT_ACCESSED) == 0 || (e & leaf_set) != leaf_set)) {
+    for (let l: u32 = 4; l >= level; l--) {
+      const old = l == 4 ? e4 : l == 3 ? e3 : l == 2 ? e2 : e1;
+      const set = l == level ? leaf_set : EPT_ACCESSED;
+      if ((old & set) == set) continue;
+      const p = l == 4 ? p4 : l == 3 ? p3 : l == 2 ? p2 : p1;
+      const nv = old | set;
+      if (atomic.cmpxchg<u64>(p, old, nv) != old) return WALK_RETRY;
+      stat_inc(Stat.EptAdUpdate);
+      if (trace) trace_ref(TraceKind.EptAdUpdate, l, <u64>(p - ram), old, nv);
+    }
   }
   return AccessStatus.Ok;
 }
