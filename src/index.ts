@@ -2,8 +2,14 @@
 //
 // Today it exposes the Wasm core: create a machine (host RAM, vCPU records,
 // direct map) over one shared memory, attach further threads to it, and read
-// its counters. The KVM uAPI (Kvm.open, ioctl, ...) builds on this.
+// its counters; and the KVM uAPI on top of it (Kvm.open, ioctl, mmap, ...).
 
+export { Kvm } from './kvm/kvm.js';
+export type { KvmOptions } from './kvm/kvm.js';
+export { KvmError } from './kvm/error.js';
+export type { SignalName } from './kvm/error.js';
+export { ERRNO, errnoName } from './kvm/errno.js';
+export type { ErrnoName } from './kvm/errno.js';
 export { createCore, attachCore, compileCore } from './core/wasm.js';
 export type { Core, CoreExports, MachineGeometry } from './core/wasm.js';
 export { counterNames, readCounters, statsJson, COUNTER_DOCS, STATS_SCHEMA } from './core/stats.js';
