@@ -120,12 +120,13 @@ export class Kvm {
   /** ioctl(2) on a KVM fd. Returns the ioctl's result (a number, or the caller's struct, filled in). */
   ioctl(fd: number, request: number, arg?: unknown): unknown {
     const file = this.fds.get(fd, 'ioctl');
-    const handler = this.handler(file.kind, request >>> 0);
+    const req = Number(intArg(request, 'u32', 'request', 'ioctl'));
+    const handler = this.handler(file.kind, req);
     if (!handler) {
       // The defaults of kvm_arch_dev_ioctl, kvm_arch_vm_ioctl and
       // kvm_arch_vcpu_ioctl on x86; a guest_memfd has no ioctls at all.
       const errno = file.kind === 'vm' || file.kind === 'guest_memfd' ? 'ENOTTY' : 'EINVAL';
-      throw new KvmError(errno, 'ioctl', `request ${hex(request)} is not an ioctl of a ${file.kind} fd`);
+      throw new KvmError(errno, 'ioctl', `request ${hex(req)} is not an ioctl of a ${file.kind} fd`);
     }
     return handler(file, arg);
   }

@@ -41,6 +41,9 @@ describe('/dev/kvm', () => {
     expect(() => kvm.ioctl(vcpu, K.KVM_CHECK_EXTENSION, 1)).toThrow(fails('EINVAL'));
     expect(() => kvm.ioctl(g, K.KVM_CHECK_EXTENSION, 1)).toThrow(fails('ENOTTY'));
     expect(() => kvm.ioctl(99, K.KVM_GET_API_VERSION)).toThrow(fails('EBADF'));
+    expect(() => kvm.ioctl(kvm.fd, 'KVM_GET_API_VERSION' as unknown as number)).toThrow(fails('EINVAL', /request/));
+    expect(() => kvm.ioctl(kvm.fd, -1)).toThrow(fails('EINVAL', /request/));
+    expect(kvm.ioctl(kvm.fd, BigInt(K.KVM_GET_API_VERSION) as unknown as number)).toBe(12);
   });
 
   it('KVM_CHECK_EXTENSION, shadow profile: the measured host, on /dev/kvm and on a VM fd', async () => {
@@ -221,6 +224,21 @@ describe('lifetimes', () => {
     expect(() => kvm.close(g)).toThrow(fails('EBADF'));
     expect(x.phys_free_frames()).toBe(free0);
     expect(x.vm_alloc()).toBe(0);
+  });
+
+  it('a mapping keeps the guest_memfd inode and its pages after the fd is closed; munmap frees them', async () => {
+    const { kvm, vm } = await vmOf();
+    const x = kvm.core.exports;
+    const g = kvm.ioctl(vm, K.KVM_CREATE_GUEST_MEMFD, { size: 0x4000, flags: 3 }) as number;
+    const m = kvm.mmap(0, 0x4000, K.PROT_READ | K.PROT_WRITE, K.MAP_SHARED, g, 0);
+    const free0 = x.phys_free_frames();
+    kvm.writeU8(m + 0x1000n, 0x77);
+    kvm.close(g);
+    kvm.close(vm);
+    expect(kvm.readU8(m + 0x1000n)).toBe(0x77);
+    kvm.munmap(m, 0x4000);
+    expect(x.phys_free_frames()).toBeGreaterThanOrEqual(free0);
+    expect(x.gmem_refcount(0)).toBe(0);
   });
 });
 
