@@ -183,3 +183,10 @@ export const FD_CLOEXEC = 1;
 export const O_RDWR = 0o2;
 /** Set in f_flags of files opened on 64-bit kernels, and of every guest_memfd. */
 export const O_LARGEFILE = 0o100000;
+
+// lseek(2) whence (include/uapi/linux/fs.h).
+export const SEEK_SET = 0;
+export const SEEK_CUR = 1;
+export const SEEK_END = 2;
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;

@@ -16,7 +16,7 @@ import {
   KVM_ENABLE_CAP, KVM_GET_API_VERSION, KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_SUPPORTED_CPUID, KVM_GET_VCPU_MMAP_SIZE,
   KVM_PRE_FAULT_MEMORY, KVM_SET_CPUID2, KVM_SET_MEMORY_ATTRIBUTES, KVM_SET_REGS, KVM_SET_SREGS,
   KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_TRANSLATE, X86_CR0_PG,
-  F_GETFD, F_GETFL, F_SETFD, FD_CLOEXEC, GUEST_MEMFD_FLAG_MMAP, O_LARGEFILE, O_RDWR,
+  F_GETFD, F_GETFL, F_SETFD, FD_CLOEXEC, GUEST_MEMFD_FLAG_MMAP, O_LARGEFILE, O_RDWR, SEEK_HOLE,
 } from '../uapi.js';
 import { field, fdValue, fillStruct, intArg, structArg } from './args.js';
 import type { StructValue } from './args.js';
@@ -472,11 +472,11 @@ export class Kvm {
     throw new KvmError('ESPIPE', syscall, `a ${file.kind} fd is not seekable`);
   }
 
-  /** lseek(2): /dev/kvm's llseek is a no-op at 0; the other KVM files cannot seek. */
+  /** lseek(2): whence past SEEK_HOLE is EINVAL; /dev/kvm's llseek is a no-op at 0; the other KVM files cannot seek. */
   lseek(fd: number, offset: unknown, whence: unknown): number {
     const file = this.fds.get(fd, 'lseek');
     intArg(offset, 's64', 'offset', 'lseek');
-    intArg(whence, 'u32', 'whence', 'lseek');
+    if (intArg(whence, 'u32', 'whence', 'lseek') > BigInt(SEEK_HOLE)) throw new KvmError('EINVAL', 'lseek', `whence ${String(whence)} is past SEEK_HOLE`);
     if (file.kind === 'system') return 0;
     throw new KvmError('ESPIPE', 'lseek', `a ${file.kind} fd is not seekable`);
   }
@@ -527,6 +527,9 @@ export class Kvm {
       const g = file.object as GuestMemfd;
       return { kind: 'guest_memfd', file: g.file, mmapAllowed: (g.flags & BigInt(GUEST_MEMFD_FLAG_MMAP)) !== 0n };
     }
+    // Linux maps struct kvm_run there; it comes with KVM_RUN, and no errno
+    // would be true to Linux meanwhile.
+    if (file.kind === 'vcpu') throw new Error('gmemu: mmap of a vCPU fd (struct kvm_run) comes with KVM_RUN, not built yet');
     return { kind: 'no-mmap', what: `a ${file.kind} fd` };
   }
 
