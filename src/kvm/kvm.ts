@@ -282,7 +282,9 @@ export class Kvm {
       default: {
         const n = decision.slot;
         const r = x.memslot_set(vm.id, n.id, n.flags, n.baseGfn, n.npages, n.userspaceAddr, n.gmem?.file ?? -1, n.gmem?.pgoff ?? 0n);
-        if (r < 0) throw new KvmError(errnoName(r) ?? 'ENOMEM', 'ioctl', `cannot install slot ${n.id & 0xffff}: the VM's memslot table is full`);
+        // Linux can only run out of memory here; the emulator's table holds
+        // MEMSLOTS_MAX active slots per VM, fewer than KVM_USER_MEM_SLOTS.
+        if (r < 0) throw new KvmError('ENOMEM', 'ioctl', `cannot install slot ${n.id & 0xffff}: the VM already has ${x.MEMSLOTS_MAX.value} slots, the emulator's limit`);
         return 0;
       }
     }

@@ -209,6 +209,37 @@ describe('VM fd', () => {
   });
 });
 
+describe('each ioctl on the wrong kind of fd', () => {
+  it('gets the x86 default of that fd kind: EINVAL on /dev/kvm and vCPU fds, ENOTTY on VM and guest_memfd fds', async () => {
+    const { kvm, vm } = await vmOf();
+    const vcpu = kvm.ioctl(vm, K.KVM_CREATE_VCPU, 0) as number;
+    const g = kvm.ioctl(vm, K.KVM_CREATE_GUEST_MEMFD, { size: 4096 }) as number;
+    const own: Record<string, number[]> = {
+      system: [K.KVM_GET_API_VERSION, K.KVM_CREATE_VM, K.KVM_GET_VCPU_MMAP_SIZE, K.KVM_GET_SUPPORTED_CPUID],
+      vm: [K.KVM_CREATE_VCPU, K.KVM_SET_USER_MEMORY_REGION, K.KVM_SET_USER_MEMORY_REGION2, K.KVM_ENABLE_CAP, K.KVM_CREATE_GUEST_MEMFD, K.KVM_SET_MEMORY_ATTRIBUTES],
+      vcpu: [K.KVM_GET_REGS, K.KVM_SET_REGS, K.KVM_GET_SREGS, K.KVM_SET_SREGS, K.KVM_SET_CPUID2, K.KVM_TRANSLATE, K.KVM_PRE_FAULT_MEMORY],
+    };
+    const fds: [number, string, string][] = [[kvm.fd, 'system', 'EINVAL'], [vm, 'vm', 'ENOTTY'], [vcpu, 'vcpu', 'EINVAL'], [g, 'guest_memfd', 'ENOTTY']];
+    for (const [fd, kind, errno] of fds) {
+      for (const [owner, requests] of Object.entries(own)) {
+        if (owner === kind) continue;
+        for (const r of requests) {
+          expect(() => kvm.ioctl(fd, r, {}), `${kind} fd, request ${r.toString(16)}`).toThrow(fails(errno, new RegExp(`not an ioctl of a ${kind} fd`)));
+        }
+      }
+    }
+  });
+
+  it('a memslot table full at the emulator\'s limit is ENOMEM and changes nothing', async () => {
+    const { kvm, vm } = await vmOf();
+    const max = kvm.core.exports.MEMSLOTS_MAX.value;
+    for (let i = 0; i < max; i++) kvm.ioctl(vm, K.KVM_SET_USER_MEMORY_REGION, { slot: i, guest_phys_addr: i * 4096, memory_size: 4096 });
+    expect(() => kvm.ioctl(vm, K.KVM_SET_USER_MEMORY_REGION, { slot: max, guest_phys_addr: max * 4096, memory_size: 4096 })).toThrow(fails('ENOMEM', /limit/));
+    expect(slots(kvm, vm)).toHaveLength(max);
+    expect(kvm.ioctl(vm, K.KVM_SET_USER_MEMORY_REGION, { slot: 0, guest_phys_addr: 0x10000000, memory_size: 4096 })).toBe(0);
+  });
+});
+
 describe('lifetimes', () => {
   it('a guest_memfd keeps its VM: fallocate works after the VM fd is closed; the last close frees the VM', async () => {
     const { kvm, vm } = await vmOf();
