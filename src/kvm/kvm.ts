@@ -15,7 +15,7 @@ import {
   KVM_API_VERSION, KVM_CAP_EXIT_HYPERCALL, KVM_CHECK_EXTENSION, KVM_CREATE_GUEST_MEMFD, KVM_CREATE_VCPU, KVM_CREATE_VM,
   KVM_ENABLE_CAP, KVM_GET_API_VERSION, KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_SUPPORTED_CPUID, KVM_GET_VCPU_MMAP_SIZE,
   KVM_PRE_FAULT_MEMORY, KVM_SET_CPUID2, KVM_SET_MEMORY_ATTRIBUTES, KVM_SET_REGS, KVM_SET_SREGS,
-  KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_TRANSLATE, X86_CR0_PG,
+  KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_TRANSLATE,
   F_GETFD, F_GETFL, F_SETFD, FD_CLOEXEC, GUEST_MEMFD_FLAG_MMAP, O_LARGEFILE, O_RDWR, SEEK_HOLE,
 } from '../uapi.js';
 import { field, fdValue, fillStruct, intArg, structArg } from './args.js';
@@ -35,6 +35,7 @@ import {
   KVM_CREATE_GUEST_MEMFD_STRUCT, KVM_ENABLE_CAP_STRUCT, KVM_MEMORY_ATTRIBUTES_STRUCT, KVM_PRE_FAULT_MEMORY_STRUCT,
   KVM_TRANSLATION, KVM_USERSPACE_MEMORY_REGION, KVM_USERSPACE_MEMORY_REGION2,
 } from './structs.js';
+import { translateLinear } from './translate.js';
 import { KVM_REGS, KVM_SREGS, VcpuState } from './vcpu-state.js';
 import { VmObject } from './vm.js';
 
@@ -371,19 +372,12 @@ export class Kvm {
     return 0;
   }
 
-  /**
-   * KVM_TRANSLATE (kvm_arch_vcpu_ioctl_translate): writeable and usermode
-   * are constants, 1 and 0. With paging off the linear address is the
-   * physical one; a paged walk reads guest page tables through the memslots,
-   * which the fault path (KVM_RUN) provides.
-   */
+  /** KVM_TRANSLATE: fills physical_address and valid; writeable and usermode are Linux's constants 1 and 0. */
   private translate(file: OpenFile, arg: unknown): unknown {
     const vcpu = file.object as VcpuObject;
     const s = structArg(arg, KVM_TRANSLATION, 'ioctl');
-    if ((field(vcpu.state.getSregs(), 'cr0') & X86_CR0_PG) !== 0n) {
-      throw new Error('gmemu: KVM_TRANSLATE with paging on needs the guest fault path (KVM_RUN), not built yet');
-    }
-    return this.fill(arg, { ...s, physical_address: field(s, 'linear_address'), valid: 1n, writeable: 1n, usermode: 0n }, 'kvm_translation');
+    const out = translateLinear(this.x, vcpu.vm.id, this.vmm, vcpu.state.guestControl(), field(s, 'linear_address'));
+    return this.fill(arg, { ...s, ...out, writeable: 1n, usermode: 0n }, 'kvm_translation');
   }
 
   /** KVM_PRE_FAULT_MEMORY's checks (kvm_vcpu_pre_fault_memory); the struct is copied back in every case. */
