@@ -16,7 +16,8 @@ import {
   KVM_ENABLE_CAP, KVM_GET_API_VERSION, KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_SUPPORTED_CPUID, KVM_GET_VCPU_MMAP_SIZE,
   KVM_PRE_FAULT_MEMORY, KVM_SET_CPUID2, KVM_SET_MEMORY_ATTRIBUTES, KVM_SET_REGS, KVM_SET_SREGS,
   KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_TRANSLATE,
-  F_GETFD, F_GETFL, F_SETFD, FD_CLOEXEC, GUEST_MEMFD_FLAG_MMAP, O_LARGEFILE, O_RDWR, SEEK_HOLE,
+  F_GETFD, F_GETFL, F_SETFD, FD_CLOEXEC, GUEST_MEMFD_FLAG_MMAP, KVM_MEM_GUEST_MEMFD, KVM_MEMORY_ATTRIBUTE_PRIVATE,
+  O_LARGEFILE, O_RDWR, SEEK_HOLE,
 } from '../uapi.js';
 import { field, fdValue, fillStruct, intArg, structArg } from './args.js';
 import type { StructValue } from './args.js';
@@ -27,7 +28,7 @@ import { FdTable } from './fd-table.js';
 import type { FdKind, OpenFile } from './fd-table.js';
 import { GuestMemfd, vfsFallocateChecks } from './guest-memfd.js';
 import type { Stat } from './guest-memfd.js';
-import { decideMemslot } from './memslot-rules.js';
+import { KVM_MEMSLOT_GMEM_ONLY, decideMemslot } from './memslot-rules.js';
 import type { GuestMemfdLookup, MemslotRequest } from './memslot-rules.js';
 import { EXIT_HYPERCALL_VALID_MASK, HostProfile } from './profile.js';
 import type { HostPaging } from './profile.js';
@@ -296,7 +297,7 @@ export class Kvm {
     if (!f) return { kind: 'not-open' };
     if (f.kind !== 'guest_memfd') return { kind: 'not-guest-memfd' };
     const g = f.object as GuestMemfd;
-    return { kind: 'guest-memfd', file: g.file, ofThisVm: g.vm === vm, size: g.size };
+    return { kind: 'guest-memfd', file: g.file, ofThisVm: g.vm === vm, size: g.size, mmap: (g.flags & BigInt(GUEST_MEMFD_FLAG_MMAP)) !== 0n };
   }
 
   private createGuestMemfd(file: OpenFile, arg: unknown): number {
@@ -381,7 +382,7 @@ export class Kvm {
   }
 
   /** KVM_PRE_FAULT_MEMORY's checks (kvm_vcpu_pre_fault_memory); the struct is copied back in every case. */
-  private preFaultMemory(_f: OpenFile, arg: unknown): unknown {
+  private preFaultMemory(file: OpenFile, arg: unknown): unknown {
     const s = structArg(arg, KVM_PRE_FAULT_MEMORY_STRUCT, 'ioctl');
     const gpa = field(s, 'gpa');
     const size = field(s, 'size');
@@ -390,7 +391,33 @@ export class Kvm {
       throw new KvmError('EINVAL', 'ioctl', 'kvm_pre_fault_memory: gpa and size must be page-aligned, size non-zero, gpa + size must not wrap');
     }
     if (this.profile.paging === 'shadow') throw new KvmError('EOPNOTSUPP', 'ioctl', 'pre-faulting needs the TDP MMU; this host uses shadow paging');
+    // No page is mapped before the first one resolves, so its failure is the
+    // call's errno (kvm_vcpu_pre_fault_memory returns an error only without progress).
+    const failure = this.preFaultFailure((file.object as VcpuObject).vm, gpa >> 12n);
+    if (failure) throw new KvmError(failure[0], 'ioctl', `kvm_pre_fault_memory: gpa 0x${gpa.toString(16)}: ${failure[1]}`);
     throw new Error('gmemu: KVM_PRE_FAULT_MEMORY mapping needs the guest fault path (KVM_RUN), not built yet');
+  }
+
+  /**
+   * Why a TDP fault on `gfn` cannot map a page, as kvm_tdp_map_page reports
+   * it, or null when it would map one: ENOENT for a shared gfn with no
+   * memslot or above the MMU's reach (the fault would be emulated MMIO),
+   * EFAULT for a private gfn without guest_memfd behind it, a
+   * guest_memfd-backed gfn whose file was closed, or a shared gfn whose
+   * userspace_addr page has no mapping (GUP fails).
+   */
+  private preFaultFailure(vm: VmObject, gfn: bigint): ['ENOENT' | 'EFAULT', string] | null {
+    const x = this.x;
+    const isPrivate = HostProfile.hasPrivateMem(vm.type) && (x.attr_get(vm.id, gfn) & BigInt(KVM_MEMORY_ATTRIBUTE_PRIVATE)) !== 0n;
+    const i = gfn > this.profile.maxGfn ? -1 : x.memslot_lookup_gfn(vm.id, gfn);
+    if (i < 0) return isPrivate ? ['EFAULT', 'a private gfn with no memslot'] : ['ENOENT', 'no memslot: the access would be MMIO'];
+    const flags = x.memslot_flags(vm.id, i);
+    if (isPrivate && (flags & KVM_MEM_GUEST_MEMFD) === 0) return ['EFAULT', 'a private gfn in a memslot without guest_memfd'];
+    const fromGmem = isPrivate || (flags & KVM_MEMSLOT_GMEM_ONLY) !== 0;
+    if (fromGmem) return x.memslot_gmem_file(vm.id, i) < 0 ? ['EFAULT', 'the memslot\'s guest_memfd was closed'] : null;
+    const hva = x.memslot_userspace_addr(vm.id, i) + ((gfn - x.memslot_base_gfn(vm.id, i)) << 12n);
+    if (x.vma_find(hva) < 0) return ['EFAULT', `userspace_addr page 0x${hva.toString(16)} is not mapped`];
+    return null;
   }
 
   /** Copies `values` into the caller's struct object (EFAULT when there is none) and returns it. */

@@ -25,6 +25,14 @@ export const KVM_MEM_MAX_NR_PAGES = (1n << 31n) - 1n;
  */
 export const TASK_SIZE_MAX = (1n << 47n) - 4096n;
 
+/**
+ * Internal memslot flag, kept in the slot's flags above the uAPI's as Linux
+ * keeps KVM_MEMSLOT_GMEM_ONLY: bound to a guest_memfd created with
+ * GUEST_MEMFD_FLAG_MMAP, so every fault is served from the file, shared ones
+ * too (kvm_gmem_bind). It outlives the binding when the file is closed.
+ */
+export const KVM_MEMSLOT_GMEM_ONLY = 1 << 17;
+
 /** The request as the ioctl copied it; REGION (v1) has no guest_memfd fields. */
 export interface MemslotRequest {
   readonly v2: boolean;
@@ -50,7 +58,7 @@ export interface ExistingSlot {
 export type GuestMemfdLookup =
   | { readonly kind: 'not-open' }
   | { readonly kind: 'not-guest-memfd' }
-  | { readonly kind: 'guest-memfd'; readonly file: number; readonly ofThisVm: boolean; readonly size: bigint };
+  | { readonly kind: 'guest-memfd'; readonly file: number; readonly ofThisVm: boolean; readonly size: bigint; readonly mmap: boolean };
 
 /** The VM state the rules read. */
 export interface MemslotContext {
@@ -161,6 +169,7 @@ export function decideMemslot(req: MemslotRequest, ctx: MemslotContext): Memslot
   // kvm_gmem_bind runs before the arch check (kvm_set_memslot ->
   // kvm_arch_prepare_memory_region), so its errors win over a gpa too high.
   let binding: NewSlot['gmem'] = null;
+  let internal = 0;
   if (gmem) {
     const g = ctx.guestMemfd(req.guest_memfd);
     if (g.kind === 'not-open') return { action: 'error', errno: 'EBADF', reason: `guest_memfd ${req.guest_memfd} is not an open fd` };
@@ -173,6 +182,7 @@ export function decideMemslot(req: MemslotRequest, ctx: MemslotContext): Memslot
     const pgoff = off >> PAGE_SHIFT;
     if (ctx.gmemBound(g.file, pgoff, npages, id)) return invalid(`part of guest_memfd ${req.guest_memfd} [0x${off.toString(16)}, +0x${size.toString(16)}) is already bound to a memslot`);
     binding = { file: g.file, pgoff };
+    if (g.mmap) internal = KVM_MEMSLOT_GMEM_ONLY;
   }
 
   if (action !== 'flags-only' && baseGfn + npages - 1n > ctx.maxGfn) {
@@ -180,6 +190,6 @@ export function decideMemslot(req: MemslotRequest, ctx: MemslotContext): Memslot
   }
   return {
     action,
-    slot: { id, flags: Number(flags), baseGfn, npages, userspaceAddr: uaddr, gmem: binding },
+    slot: { id, flags: Number(flags) | internal, baseGfn, npages, userspaceAddr: uaddr, gmem: binding },
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KVM_MEM_GUEST_MEMFD, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from '../../src/uapi.js';
-import { decideMemslot, KVM_MEM_MAX_NR_PAGES, TASK_SIZE_MAX } from '../../src/kvm/memslot-rules.js';
+import { decideMemslot, KVM_MEM_MAX_NR_PAGES, KVM_MEMSLOT_GMEM_ONLY, TASK_SIZE_MAX } from '../../src/kvm/memslot-rules.js';
 import type { ExistingSlot, GuestMemfdLookup, MemslotContext, MemslotRequest } from '../../src/kvm/memslot-rules.js';
 
 const P = 4096n;
@@ -34,7 +34,7 @@ function ctx(w: World = {}): MemslotContext {
 }
 
 const plain = (baseGfn: bigint, npages: bigint, flags = 0, userspaceAddr = 0x10000n): ExistingSlot => ({ flags, baseGfn, npages, userspaceAddr });
-const gmemFd = (size: bigint, ofThisVm = true): GuestMemfdLookup => ({ kind: 'guest-memfd', file: 7, ofThisVm, size });
+const gmemFd = (size: bigint, ofThisVm = true, mmap = false): GuestMemfdLookup => ({ kind: 'guest-memfd', file: 7, ofThisVm, size, mmap });
 
 function errno(r: MemslotRequest, w?: World): string {
   const d = decideMemslot(r, ctx(w));
@@ -130,6 +130,11 @@ describe('decideMemslot: the checks of section 2, one at a time', () => {
       action: 'create',
       slot: { id: 0, flags: KVM_MEM_GUEST_MEMFD, baseGfn: 0x100n, npages: 4n, userspaceAddr: 0x10000n, gmem: { file: 7, pgoff: 6n } },
     });
+  });
+
+  it('11. a guest_memfd created with MMAP makes the slot guest_memfd-only (an internal flag above the uAPI ones)', () => {
+    const d = decideMemslot(req({ flags: GMEM, guest_memfd: 5 }), ctx({ fds: { 5: gmemFd(16n * P, true, true) } }));
+    expect(d).toMatchObject({ action: 'create', slot: { flags: KVM_MEM_GUEST_MEMFD | KVM_MEMSLOT_GMEM_ONLY } });
   });
 
   it('12. the last gfn must not pass the MMU maximum (create and move only)', () => {

@@ -118,4 +118,30 @@ describe('KVM_TRANSLATE and KVM_PRE_FAULT_MEMORY', () => {
     expect(pf({ gpa: (1n << 64n) - 0x1000n, size: 0x2000 })).toThrow(fails('EINVAL'));
     expect(pf({ padding: [1, 2, 3, 4, 5] })).toThrow(fails('EOPNOTSUPP'));
   });
+
+  it('pre-fault on tdp: the first page\'s failure is the errno, and the struct keeps gpa and size', async () => {
+    const kvm = await Kvm.open({ ramMiB: 16, host: 'tdp' });
+    const sw = kvm.ioctl(kvm.fd, K.KVM_CREATE_VM, K.KVM_X86_SW_PROTECTED_VM) as number;
+    const vcpu = kvm.ioctl(sw, K.KVM_CREATE_VCPU, 0) as number;
+    const pf = (gpa: number) => () => kvm.ioctl(vcpu, K.KVM_PRE_FAULT_MEMORY, { gpa, size: 0x2000 });
+    const mem = kvm.mmap(0, 0x4000, K.PROT_READ | K.PROT_WRITE, K.MAP_PRIVATE | K.MAP_ANONYMOUS, -1, 0);
+    const g = kvm.ioctl(sw, K.KVM_CREATE_GUEST_MEMFD, { size: 0x4000, flags: K.GUEST_MEMFD_FLAG_MMAP }) as number;
+    kvm.ioctl(sw, K.KVM_SET_USER_MEMORY_REGION2, { slot: 0, guest_phys_addr: 0, memory_size: 0x4000, userspace_addr: mem });
+    kvm.ioctl(sw, K.KVM_SET_USER_MEMORY_REGION2, { slot: 1, guest_phys_addr: 0x10000, memory_size: 0x4000, userspace_addr: 0x7000_0000_0000n });
+    kvm.ioctl(sw, K.KVM_SET_USER_MEMORY_REGION2, {
+      slot: 2, flags: K.KVM_MEM_GUEST_MEMFD, guest_phys_addr: 0x20000, memory_size: 0x4000, guest_memfd: g,
+    });
+    kvm.ioctl(sw, K.KVM_SET_MEMORY_ATTRIBUTES, { address: 0x100000, size: 0x1000, attributes: K.KVM_MEMORY_ATTRIBUTE_PRIVATE });
+    kvm.ioctl(sw, K.KVM_SET_MEMORY_ATTRIBUTES, { address: 0x2000, size: 0x1000, attributes: K.KVM_MEMORY_ATTRIBUTE_PRIVATE });
+    const arg = { gpa: 0x200000, size: 0x2000 };
+    expect(() => kvm.ioctl(vcpu, K.KVM_PRE_FAULT_MEMORY, arg)).toThrow(fails('ENOENT', /no memslot/));
+    expect(arg).toEqual({ gpa: 0x200000, size: 0x2000 });
+    expect(pf(0x100000)).toThrow(fails('EFAULT', /private gfn with no memslot/));
+    expect(pf(0x2000)).toThrow(fails('EFAULT', /without guest_memfd/));
+    expect(pf(0x10000)).toThrow(fails('EFAULT', /not mapped/));
+    expect(pf(0)).toThrow(/not built yet/);
+    expect(pf(0x20000)).toThrow(/not built yet/);
+    kvm.close(g);
+    expect(pf(0x20000)).toThrow(fails('EFAULT', /closed/));
+  });
 });
