@@ -381,9 +381,22 @@ export class Kvm {
     return this.fill(arg, { ...s, ...out, writeable: 1n, usermode: 0n }, 'kvm_translation');
   }
 
-  /** KVM_PRE_FAULT_MEMORY's checks (kvm_vcpu_pre_fault_memory); the struct is copied back in every case. */
+  /**
+   * KVM_PRE_FAULT_MEMORY's checks (kvm_vcpu_pre_fault_memory). Once the
+   * struct is read it is copied back in every case, holding what is left of
+   * the range: all of it when the call fails.
+   */
   private preFaultMemory(file: OpenFile, arg: unknown): unknown {
     const s = structArg(arg, KVM_PRE_FAULT_MEMORY_STRUCT, 'ioctl');
+    try {
+      this.preFaultRange(file.object as VcpuObject, s);
+    } finally {
+      this.fill(arg, s, 'kvm_pre_fault_memory');
+    }
+    return arg;
+  }
+
+  private preFaultRange(vcpu: VcpuObject, s: StructValue): void {
     const gpa = field(s, 'gpa');
     const size = field(s, 'size');
     if (field(s, 'flags') !== 0n) throw new KvmError('EINVAL', 'ioctl', 'kvm_pre_fault_memory.flags must be 0');
@@ -393,7 +406,7 @@ export class Kvm {
     if (this.profile.paging === 'shadow') throw new KvmError('EOPNOTSUPP', 'ioctl', 'pre-faulting needs the TDP MMU; this host uses shadow paging');
     // No page is mapped before the first one resolves, so its failure is the
     // call's errno (kvm_vcpu_pre_fault_memory returns an error only without progress).
-    const failure = this.preFaultFailure((file.object as VcpuObject).vm, gpa >> 12n);
+    const failure = this.preFaultFailure(vcpu.vm, gpa >> 12n);
     if (failure) throw new KvmError(failure[0], 'ioctl', `kvm_pre_fault_memory: gpa 0x${gpa.toString(16)}: ${failure[1]}`);
     throw new Error('gmemu: KVM_PRE_FAULT_MEMORY mapping needs the guest fault path (KVM_RUN), not built yet');
   }

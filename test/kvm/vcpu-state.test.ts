@@ -117,6 +117,9 @@ describe('KVM_TRANSLATE and KVM_PRE_FAULT_MEMORY', () => {
     expect(pf({ size: 0 })).toThrow(fails('EINVAL'));
     expect(pf({ gpa: (1n << 64n) - 0x1000n, size: 0x2000 })).toThrow(fails('EINVAL'));
     expect(pf({ padding: [1, 2, 3, 4, 5] })).toThrow(fails('EOPNOTSUPP'));
+    const bad = { gpa: 0x800, size: 0x1000, flags: 0 };
+    expect(() => kvm.ioctl(vcpu, K.KVM_PRE_FAULT_MEMORY, bad)).toThrow(fails('EINVAL'));
+    expect(bad).toMatchObject({ gpa: 0x800, size: 0x1000 });
   });
 
   it('pre-fault on tdp: the first page\'s failure is the errno, and the struct keeps gpa and size', async () => {
@@ -133,9 +136,9 @@ describe('KVM_TRANSLATE and KVM_PRE_FAULT_MEMORY', () => {
     });
     kvm.ioctl(sw, K.KVM_SET_MEMORY_ATTRIBUTES, { address: 0x100000, size: 0x1000, attributes: K.KVM_MEMORY_ATTRIBUTE_PRIVATE });
     kvm.ioctl(sw, K.KVM_SET_MEMORY_ATTRIBUTES, { address: 0x2000, size: 0x1000, attributes: K.KVM_MEMORY_ATTRIBUTE_PRIVATE });
-    const arg = { gpa: 0x200000, size: 0x2000 };
+    const arg = { gpa: 0x200000n, size: 0x2000 };
     expect(() => kvm.ioctl(vcpu, K.KVM_PRE_FAULT_MEMORY, arg)).toThrow(fails('ENOENT', /no memslot/));
-    expect(arg).toEqual({ gpa: 0x200000, size: 0x2000 });
+    expect(arg).toEqual({ gpa: 0x200000, size: 0x2000, flags: 0, padding: [0, 0, 0, 0, 0] });
     expect(pf(0x100000)).toThrow(fails('EFAULT', /private gfn with no memslot/));
     expect(pf(0x2000)).toThrow(fails('EFAULT', /without guest_memfd/));
     expect(pf(0x10000)).toThrow(fails('EFAULT', /not mapped/));
