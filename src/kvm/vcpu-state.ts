@@ -89,6 +89,10 @@ export class VcpuState {
     readonly record: number,
   ) {
     ({ regs: this.regs, sregs: this.sregs } = resetState());
+    // The record may have served a closed vCPU: nothing of it may leak into this one.
+    core.vcpu_set_ept(record, 0n, 0, 0);
+    core.vcpu_set_pkeys(record, 0, 0);
+    core.vcpu_set_walk_flags(record, 0);
     this.storeToRecord();
   }
 

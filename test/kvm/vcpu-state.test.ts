@@ -70,6 +70,23 @@ describe('KVM_GET/SET_SREGS', () => {
   });
 });
 
+describe('vCPU records', () => {
+  it('a record reused after a vCPU is closed starts from the reset state, with nothing of the old vCPU', async () => {
+    const { kvm, vm, vcpu, word, Vcpu } = await vcpuOf();
+    const x = kvm.core.exports;
+    const rec = (kvm as unknown as { fds: { lookup(fd: number): { object: { record: number } } } }).fds.lookup(vcpu).object.record;
+    kvm.ioctl(vcpu, K.KVM_SET_SREGS, longMode);
+    x.vcpu_set_pkeys(rec, 0xc, 0x3);
+    x.vcpu_set_walk_flags(rec, 1);
+    x.vcpu_set_ept(rec, 0x5000n, 46, 9);
+    kvm.close(vcpu);
+    const again = kvm.ioctl(vm, K.KVM_CREATE_VCPU, 1) as number;
+    expect((kvm as unknown as { fds: { lookup(fd: number): { object: { record: number } } } }).fds.lookup(again).object.record).toBe(rec);
+    expect([word(Vcpu.Cr0), word(Vcpu.Efer), word(Vcpu.Eptp), word(Vcpu.Pkru, 4), word(Vcpu.Pkrs, 4), word(Vcpu.WalkFlags, 4)])
+      .toEqual([0x60000010n, 0n, 0n, 0n, 0n, 0n]);
+  });
+});
+
 describe('KVM_SET_CPUID2', () => {
   it('stores vendor, MAXPHYADDR and feature bits in the record; CR4 bits follow the CPUID', async () => {
     const { kvm, vcpu, word, Vcpu } = await vcpuOf();
