@@ -134,6 +134,15 @@ export class VcpuState {
     if (cr0 >> 32n !== 0n) return `cr0 0x${cr0.toString(16)} sets bits above 31`;
     if ((cr0 & X86_CR0_NW) !== 0n && (cr0 & X86_CR0_CD) === 0n) return 'cr0.NW without cr0.CD';
     if ((cr0 & X86_CR0_PG) !== 0n && (cr0 & X86_CR0_PE) === 0n) return 'cr0.PG without cr0.PE';
+    // kvm_apic_set_base, as __set_sregs_common calls it: an unchanged value is
+    // taken as is; otherwise no address bit above MAXPHYADDR, none of bits
+    // 9:0 but BSP (bit 8), and no x2APIC enable (bit 10: not in the guest CPUID).
+    const apicBase = field(sregs, 'apic_base');
+    const aboveMaxPhyAddr = ((1n << 64n) - 1n) >> BigInt(this.cpuid.maxPhyAddr) << BigInt(this.cpuid.maxPhyAddr);
+    const apicReserved = 0x2ffn | (1n << 10n) | aboveMaxPhyAddr;
+    if (apicBase !== field(this.sregs, 'apic_base') && (apicBase & apicReserved) !== 0n) {
+      return `apic_base 0x${apicBase.toString(16)} sets reserved bits 0x${(apicBase & apicReserved).toString(16)}`;
+    }
     return null;
   }
 

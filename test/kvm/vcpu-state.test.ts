@@ -62,7 +62,14 @@ describe('KVM_GET/SET_SREGS', () => {
       [{ cr0: 1n << 32n }, /above 31/],
       [{ cr0: K.X86_CR0_NW }, /NW/],
       [{ cr0: K.X86_CR0_PG }, /PE/],
+      [{ cr0: 0x60000010n, apic_base: 0xfee00000n | (1n << 11n) | (1n << 10n) }, /apic_base/],
+      [{ cr0: 0x60000010n, apic_base: 0xfee00001n }, /apic_base/],
+      [{ cr0: 0x60000010n, apic_base: 1n << 36n }, /apic_base/],
     ];
+    const reset = kvm.ioctl(vcpu, K.KVM_GET_SREGS, {}) as { apic_base: number };
+    expect(reset.apic_base).toBe(0xfee00900);
+    expect(kvm.ioctl(vcpu, K.KVM_SET_SREGS, { cr0: 0x60000010n, apic_base: 0xfee00900n })).toBe(0);
+    expect(kvm.ioctl(vcpu, K.KVM_SET_SREGS, { cr0: 0x60000010n, apic_base: 0xfef00800n })).toBe(0);
     for (const [sregs, re] of bad) {
       expect(() => kvm.ioctl(vcpu, K.KVM_SET_SREGS, sregs)).toThrow(fails('EINVAL', re));
       expect(word(Vcpu.Cr0)).toBe(0x60000010n);
