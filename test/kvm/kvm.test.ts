@@ -97,6 +97,19 @@ describe('/dev/kvm', () => {
     expect(() => kvm.ioctl(kvm.fd, K.KVM_GET_SUPPORTED_CPUID)).toThrow(fails('EFAULT'));
   });
 
+  it('Kvm.open seed: the same seed places pages in the same frames, another seed elsewhere', async () => {
+    const firstFrame = async (seed: number) => {
+      const kvm = await open('tdp', { seed });
+      const vm = kvm.ioctl(kvm.fd, K.KVM_CREATE_VM, 0) as number;
+      const g = kvm.ioctl(vm, K.KVM_CREATE_GUEST_MEMFD, { size: 0x1000 }) as number;
+      kvm.fallocate(g, K.FALLOC_FL_KEEP_SIZE, 0, 0x1000);
+      return kvm.core.exports.gmem_lookup_pfn(0, 0n);
+    };
+    const [a, b, c] = [await firstFrame(1), await firstFrame(1), await firstFrame(2)];
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+  });
+
   it('Kvm.open rejects bad options', async () => {
     await expect(Kvm.open({ ramMiB: 0 })).rejects.toThrow(/ramMiB/);
     await expect(Kvm.open({ host: 'ept' as 'tdp' })).rejects.toThrow(/host/);
