@@ -15,8 +15,9 @@ expectation in them. The format of each file is read from its content:
   EPT corpus      JSON lines with eptp and accesses (ept-corpus.jsonl)
   TLB scenarios   a JSON array of cases with init and steps (tlb-cases.json)
   uAPI cases      a JSON array of cases whose steps are KVM_* ioctls
-                  (kvm-cases.json, kvm-random.json): these need the KVM
-                  uAPI, which is not built yet, so each one fails
+                  (kvm-cases.json, kvm-random.json), each run on a fresh
+                  KVM (tag verified: shadow-paging host; source: TDP host);
+                  a case with a KVM_RUN step fails until KVM_RUN is built
 A field or op the format does not define is a failure, never a skip.
 
 Without FILE it runs the three core corpora (${DEFAULT_CORPORA.join(', ')})

@@ -9,13 +9,14 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { packageRoot } from '../core/wasm.js';
+import { Kvm } from '../kvm/kvm.js';
 import { detectFormat } from './detect.js';
 import { runEptCorpus } from './ept.js';
 import { runPagingCorpus } from './paging.js';
 import { failed, summarise } from './result.js';
 import type { CaseFormat, ConformanceRun, FileRun, ItemResult } from './result.js';
 import { runTlbScenarios } from './tlb.js';
-import { reportUapiCases } from './uapi.js';
+import { runUapiCases } from './uapi.js';
 
 /** A case file's name (for messages) and text. */
 export interface ConformanceSource {
@@ -27,7 +28,7 @@ const RUNNERS: Record<CaseFormat, (cases: readonly unknown[]) => Promise<ItemRes
   paging: runPagingCorpus,
   ept: runEptCorpus,
   tlb: runTlbScenarios,
-  uapi: reportUapiCases,
+  uapi: (cases) => runUapiCases(cases, (host) => Kvm.open({ host })),
 };
 
 const FORMAT_NAMES = 'a paging corpus, an EPT corpus, TLB scenarios or uAPI cases';
