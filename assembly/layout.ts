@@ -179,6 +179,12 @@ export enum Vcpu {
   /** Number of TraceRef records written (trace on only). */
   TraceCount = 152,
 
+  // KVM_EXIT_MEMORY_FAULT details of the last fault that ended in one
+  // (kvm_prepare_memory_fault_exit, mmu.ts): u64 each.
+  MemoryFaultFlags = 160,
+  MemoryFaultGpa = 168,
+  MemoryFaultSize = 176,
+
   /** Start of the walk trace: TRACE_MAX records of TRACE_REF_BYTES. */
   Trace = 256,
 }
@@ -368,7 +374,7 @@ export const VM_MAX: u32 = 64;
 /** Memslots a VM may have at once (their ids go up to 32763, as in Linux). */
 export const MEMSLOTS_MAX: u32 = 512;
 export const MEMSLOT_BYTES: u32 = 48;
-export const VM_HEADER_BYTES: u32 = 64;
+export const VM_HEADER_BYTES: u32 = 128;
 /** A VM record: its header, then memslot set 0, then memslot set 1. */
 export const VM_STRIDE: u32 = VM_HEADER_BYTES + 2 * MEMSLOTS_MAX * MEMSLOT_BYTES;
 
@@ -387,6 +393,27 @@ export enum VmRec {
   HasAttrs = 16,
   /** pfn of the memory-attribute radix tree's root: gfn -> attributes (u32). */
   AttrRoot = 20,
+
+  // The VM's MMU (mmu.ts).
+  /** kvm->mmu_lock: a spinlock word (u32). */
+  MmuLock = 24,
+  /** pfn of the EPT's PML4 table, the root every vCPU's EPTP points to (u32). */
+  EptRoot = 28,
+  /** kvm->mmu_invalidate_seq (u64): bumped when an invalidation ends. */
+  MmuInvalidateSeq = 32,
+  /** kvm->mmu_invalidate_in_progress (u32): invalidations begun and not ended. */
+  MmuInvalidateInProgress = 40,
+  /** VmMmuFlag bits (u32). */
+  MmuFlags = 44,
+  /** [start, end) gfns of the invalidations in progress (u64 each; their union). */
+  MmuInvalidateRangeStart = 48,
+  MmuInvalidateRangeEnd = 56,
+}
+
+/** VmRec.MmuFlags bits. */
+export enum VmMmuFlag {
+  /** kvm_arch_has_private_mem: faults take private vs shared from the gfn's attribute. */
+  HasPrivateMem = 1 << 0,
 }
 
 /** Fields of one memslot (byte offsets inside MEMSLOT_BYTES). */
