@@ -36,7 +36,11 @@ import {
   KVM_CREATE_GUEST_MEMFD_STRUCT, KVM_ENABLE_CAP_STRUCT, KVM_MEMORY_ATTRIBUTES_STRUCT, KVM_PRE_FAULT_MEMORY_STRUCT,
   KVM_TRANSLATION, KVM_USERSPACE_MEMORY_REGION, KVM_USERSPACE_MEMORY_REGION2,
 } from './structs.js';
+import { StatsBook } from './stats.js';
+import type { KvmStats } from './stats.js';
 import { translateLinear } from './translate.js';
+import { translateAccess } from './walk-trace.js';
+import type { Translation } from './walk-trace.js';
 import { KVM_REGS, KVM_SREGS, VcpuState } from './vcpu-state.js';
 import { VmObject } from './vm.js';
 
@@ -86,6 +90,7 @@ export class Kvm {
   private readonly x: CoreExports;
   private readonly mm: AddressSpace;
   private readonly vmm: VmmMemory;
+  private readonly statsBook: StatsBook;
 
   private constructor(readonly core: Core, options: Required<Omit<KvmOptions, 'seed' | 'debug'>>) {
     this.x = core.exports;
@@ -93,6 +98,7 @@ export class Kvm {
     this.freeRecords = Array.from({ length: options.maxVcpus }, (_, i) => options.maxVcpus - 1 - i);
     this.mm = new AddressSpace(this.x);
     this.vmm = new VmmMemory(core);
+    this.statsBook = new StatsBook(core);
     this.fd = this.fds.install({ kind: 'system', object: null });
   }
 
@@ -163,7 +169,7 @@ export class Kvm {
           case KVM_GET_SREGS: return (f, a) => this.getSregs(f, a);
           case KVM_SET_SREGS: return (f, a) => this.setSregs(f, a);
           case KVM_SET_CPUID2: return (f, a) => this.setCpuid2(f, a);
-          case KVM_TRANSLATE: return (f, a) => this.translate(f, a);
+          case KVM_TRANSLATE: return (f, a) => this.translateIoctl(f, a);
           case KVM_PRE_FAULT_MEMORY: return (f, a) => this.preFaultMemory(f, a);
         }
         return undefined;
@@ -229,6 +235,9 @@ export class Kvm {
     const record = this.freeRecords.pop() as number;
     const vcpu: VcpuObject = { vm, id: Number(id), record, state: new VcpuState(this.x, record) };
     vm.vcpuIds.add(vcpu.id);
+    // From here the VM's remote requests (TLB shootdowns) reach the record.
+    this.x.vcpu_vm_attach(record, vm.id);
+    this.statsBook.vcpuCreated(vm, record);
     vm.get();
     const fd = this.fds.install({ kind: 'vcpu', object: vcpu });
     this.cloexec.add(fd);
@@ -374,7 +383,7 @@ export class Kvm {
   }
 
   /** KVM_TRANSLATE: fills physical_address and valid; writeable and usermode are Linux's constants 1 and 0. */
-  private translate(file: OpenFile, arg: unknown): unknown {
+  private translateIoctl(file: OpenFile, arg: unknown): unknown {
     const vcpu = file.object as VcpuObject;
     const s = structArg(arg, KVM_TRANSLATION, 'ioctl');
     const out = translateLinear(this.x, vcpu.vm.id, this.vmm, vcpu.state.guestControl(), field(s, 'linear_address'));
@@ -440,6 +449,32 @@ export class Kvm {
     return arg;
   }
 
+  // ---------------------------------------------------------------- gmemu extensions
+
+  /**
+   * The event counters of a vCPU fd (its own), a VM fd (the sum over its
+   * vCPUs) or /dev/kvm (the whole host), by name: src/kvm/stats.ts.
+   */
+  stats(fd: number): KvmStats {
+    const file = this.fds.get(fd, 'stats');
+    switch (file.kind) {
+      case 'system': return this.statsBook.ofHost();
+      case 'vm': return this.statsBook.ofVm(file.object as VmObject);
+      case 'vcpu': return this.statsBook.ofVcpu((file.object as VcpuObject).record);
+      case 'guest_memfd': throw new KvmError('ENOTTY', 'stats', `fd ${fd} is a guest_memfd, which has no statistics`);
+    }
+  }
+
+  /**
+   * One access's full walk from vCPU fd `vcpu`, without its TLB: every
+   * reference, the A/D changes, the fault if any (src/kvm/walk-trace.ts).
+   */
+  translate(vcpu: number, gva: unknown, options?: unknown): Translation {
+    const file = this.fds.get(vcpu, 'translate');
+    if (file.kind !== 'vcpu') throw new KvmError('EINVAL', 'translate', `fd ${vcpu} is a ${file.kind} fd, not a vCPU fd`);
+    return translateAccess(this.core, (file.object as VcpuObject).record, gva, options);
+  }
+
   // ---------------------------------------------------------------- files
 
   /** close(2). The object behind the fd goes when its last holder does. */
@@ -453,6 +488,8 @@ export class Kvm {
       case 'vcpu': {
         const vcpu = file.object as VcpuObject;
         vcpu.vm.vcpuIds.delete(vcpu.id);
+        this.x.vcpu_vm_detach(vcpu.record);
+        this.statsBook.vcpuClosed(vcpu.vm, vcpu.record);
         this.freeRecords.push(vcpu.record);
         vcpu.vm.put();
         break;
