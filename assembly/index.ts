@@ -59,3 +59,11 @@ export {
   vma_start, vma_end, vma_prot, vma_kind, vma_file, vma_pgoff, mm_rss, mm_lookup_pfn,
 } from './vma';
 export { KVM_MEMORY_ATTRIBUTE_PRIVATE, ATTR_OWNER_BASE, attr_set_range, attr_get, attr_range_is } from './attributes';
+export {
+  KVM_REQUEST_MASK, KVM_REQUEST_NO_WAKEUP, KVM_REQUEST_WAIT, KVM_REQUEST_NO_ACTION, KVM_REQUEST_ARCH_BASE,
+  KVM_REQ_TLB_FLUSH, KVM_REQ_TLB_FLUSH_CURRENT, KVM_REQ_TLB_FLUSH_GUEST,
+  kvm_make_request, kvm_check_request, kvm_request_pending, vcpu_mode, vcpu_vm_attach, vcpu_vm_detach, vcpu_vm,
+  requests_set_threads, requests_set_may_wait, vcpu_enter_guest_mode, vcpu_exit_requested, vcpu_leave_guest_mode,
+  vcpu_service_requests, kvm_make_all_cpus_request, kvm_flush_remote_tlbs,
+} from './requests';
+export { VcpuMode, VCPU_MODE_MASK, VCPU_MODE_WAITER } from './layout';

@@ -75,6 +75,13 @@ export enum Hdr {
   OffVms = 88,
   /** The VMM process's address space (vma.ts). */
   OffMm = 92,
+  /**
+   * Threads that run vCPUs or initiate remote requests, and the real cores
+   * under them (requests.ts): an initiator spins for acknowledgements only
+   * while every thread can have a core of its own.
+   */
+  Threads = 96,
+  Cores = 100,
 }
 
 /** Lock indices; the word of lock i is at OffLocks + i * LOCK_STRIDE. */
@@ -158,6 +165,12 @@ export enum Vcpu {
   WalkFlags = 72,
   /** Small id of the EPT (the VM) that tags combined TLB entries. */
   EptTag = 76,
+  /** KVM requests pending (u64): bit (KVM_REQ_* & KVM_REQUEST_MASK), vcpu->requests (requests.ts). */
+  Requests = 80,
+  /** VcpuMode (u32), with VCPU_MODE_WAITER set while an initiator sleeps on the word: vcpu->mode. */
+  Mode = 88,
+  /** 1 + the id of the VM whose vCPU this record is (u32); 0 while the record serves no vCPU. */
+  VmId = 92,
 
   // Results of the last access or walk.
   /** AccessStatus of the last access. */
@@ -188,6 +201,20 @@ export enum Vcpu {
   /** Start of the walk trace: TRACE_MAX records of TRACE_REF_BYTES. */
   Trace = 256,
 }
+
+/** vcpu->mode, with Linux's values (include/linux/kvm_host.h). */
+export enum VcpuMode {
+  OutsideGuest = 0,
+  InGuest = 1,
+  /** Kicked: the vCPU must leave guest mode at its next check. */
+  ExitingGuest = 2,
+  /** A lockless shadow-page-table walk, which a waiting initiator waits out too. */
+  ReadingShadowPageTables = 3,
+}
+/** Vcpu.Mode bits 1:0 hold the VcpuMode. */
+export const VCPU_MODE_MASK: u32 = 3;
+/** Vcpu.Mode bit: some initiator sleeps in memory.atomic.wait32 on the word, so leaving must notify. */
+export const VCPU_MODE_WAITER: u32 = 1 << 8;
 
 /** Vcpu.Features bits (from the guest CPUID, KVM_SET_CPUID2). */
 export enum CpuFeat {

@@ -109,6 +109,26 @@ export enum Stat {
   /** get_user_pages calls refused with EFAULT. */
   GupFault,
 
+  // requests: vCPU requests and remote TLB shootdowns (requests.ts)
+  /** kvm_flush_remote_tlbs() calls: kvm->stat.generic.remote_tlb_flush_requests. */
+  RemoteTlbFlushRequests,
+  /** Of those, the ones that had to interrupt a vCPU: kvm->stat.generic.remote_tlb_flush. */
+  RemoteTlbFlush,
+  /** vCPUs interrupted by a request (the IPIs kvm_make_all_cpus_request sends). */
+  VcpuKick,
+  /** vCPUs an initiator waited for until they left guest mode. */
+  VcpuAckWait,
+  /** Of those, acknowledgements that came while the initiator spun. */
+  VcpuAckSpin,
+  /** memory.atomic.wait32 sleeps of initiators waiting for an acknowledgement. */
+  VcpuAckSleep,
+  /** Waits abandoned at the bound: a vCPU that never left guest mode (a bug in its run loop). */
+  VcpuAckTimeout,
+  /** Guest entries called off because a request was pending. */
+  VcpuEntryCancelled,
+  /** TLB flushes a vCPU made to service a request: vcpu->stat.tlb_flush. */
+  VcpuTlbFlush,
+
   Count,
 }
 

@@ -84,6 +84,16 @@ export const COUNTER_DOCS: Readonly<Record<string, string>> = {
   vmm_sigbus: 'VMM accesses that raised SIGBUS (guest_memfd page not host-mappable, protected memory)',
   gup_page: 'pages get_user_pages returned',
   gup_fault: 'get_user_pages calls refused with EFAULT',
+
+  remote_tlb_flush_requests: 'kvm_flush_remote_tlbs() calls (remote_tlb_flush_requests)',
+  remote_tlb_flush: 'remote TLB flushes that had to interrupt a vCPU (remote_tlb_flush)',
+  vcpu_kick: 'vCPUs interrupted by a request: the IPIs of kvm_make_all_cpus_request',
+  vcpu_ack_wait: 'vCPUs an initiator waited for until they left guest mode',
+  vcpu_ack_spin: 'acknowledgements that came while the initiator spun',
+  vcpu_ack_sleep: 'memory.atomic.wait32 sleeps of initiators waiting for an acknowledgement',
+  vcpu_ack_timeout: 'waits for an acknowledgement abandoned at the bound (a vCPU that never left guest mode)',
+  vcpu_entry_cancelled: 'guest entries called off because a request was pending',
+  vcpu_tlb_flush: 'TLB flushes made by a vCPU to service a request (tlb_flush)',
 };
 
 /** snake_case JSON name of a core enum key: `TlbHit` -> `tlb_hit`. */
