@@ -33,21 +33,27 @@ export class FdTable {
   }
 
   /**
-   * The open file of `fd`: EBADF when it is not an open fd. A value that is
-   * not an integer cannot name an fd, so it is EBADF too, as a C int that no
-   * file uses.
+   * The open file of `fd` (a number, or a bigint like every integer of the
+   * uAPI): EBADF when it is not an open fd. A value that is not an integer
+   * cannot name an fd, so it is EBADF too, as a C int that no file uses.
    */
   get(fd: unknown, syscall: string): OpenFile {
-    const file = typeof fd === 'number' ? this.files.get(fd) : undefined;
-    if (!file) throw new KvmError('EBADF', syscall, `fd ${String(fd)} is not open`);
+    const file = this.files.get(FdTable.fdNumber(fd));
+    if (!file) throw new KvmError('EBADF', syscall, `fd ${typeof fd === 'string' ? JSON.stringify(fd) : String(fd)} is not open`);
     return file;
   }
 
   /** Removes `fd` and returns what it referred to (EBADF when not open). */
   remove(fd: unknown, syscall: string): OpenFile {
     const file = this.get(fd, syscall);
-    this.files.delete(fd as number);
+    this.files.delete(FdTable.fdNumber(fd));
     return file;
+  }
+
+  /** `fd` as the number the table is keyed by; NaN (no file) when it is no integer. */
+  static fdNumber(fd: unknown): number {
+    if (typeof fd === 'bigint') return fd >= 0n && fd <= 0x7fff_ffffn ? Number(fd) : NaN;
+    return typeof fd === 'number' ? fd : NaN;
   }
 
   /** How many fds are open. */

@@ -178,9 +178,9 @@ export class Kvm {
     }
   }
 
-  /** The integer argument of an _IO ioctl (an unsigned long). */
+  /** The integer argument of an _IO ioctl (an unsigned long); no argument at all is 0. */
   private static intArgOf(arg: unknown, name: string): bigint {
-    return intArg(arg ?? 0, 'u64', name, 'ioctl');
+    return intArg(arg === undefined ? 0 : arg, 'u64', name, 'ioctl');
   }
 
   private sysGetApiVersion(_f: OpenFile, arg: unknown): number {
@@ -480,7 +480,7 @@ export class Kvm {
   /** close(2). The object behind the fd goes when its last holder does. */
   close(fd: number): 0 {
     const file = this.fds.remove(fd, 'close');
-    this.cloexec.delete(fd);
+    this.cloexec.delete(FdTable.fdNumber(fd));
     switch (file.kind) {
       case 'vm':
         (file.object as VmObject).put();
@@ -576,11 +576,12 @@ export class Kvm {
    */
   fcntl(fd: number, cmd: number | 'F_GETFD' | 'F_SETFD' | 'F_GETFL', arg?: unknown): number {
     const file = this.fds.get(fd, 'fcntl');
+    fd = FdTable.fdNumber(fd);
     const c = cmd === 'F_GETFD' ? F_GETFD : cmd === 'F_SETFD' ? F_SETFD : cmd === 'F_GETFL' ? F_GETFL : cmd;
     if (c === F_GETFD) return this.cloexec.has(fd) ? FD_CLOEXEC : 0;
     if (c === F_GETFL) return file.kind === 'system' || file.kind === 'guest_memfd' ? O_RDWR | O_LARGEFILE : O_RDWR;
     if (c === F_SETFD) {
-      if ((intArg(arg ?? 0, 'u64', 'arg', 'fcntl') & BigInt(FD_CLOEXEC)) !== 0n) this.cloexec.add(fd);
+      if ((intArg(arg === undefined ? 0 : arg, 'u64', 'arg', 'fcntl') & BigInt(FD_CLOEXEC)) !== 0n) this.cloexec.add(fd);
       else this.cloexec.delete(fd);
       return 0;
     }
