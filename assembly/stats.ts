@@ -129,6 +129,30 @@ export enum Stat {
   /** TLB flushes a vCPU made to service a request: vcpu->stat.tlb_flush. */
   VcpuTlbFlush,
 
+  // mmu: the KVM MMU's fault path and zaps (mmu.ts)
+  /** EPT violations handled by the TDP fault path (pf_taken); pre-fault pages are not. */
+  MmuPfTaken,
+  /** Faults, pre-fault included, that installed a mapping (pf_fixed), by its size. */
+  MmuPfFixed4k,
+  MmuPfFixed2m,
+  MmuPfFixed1g,
+  /** Faults that found the mapping in place already (pf_spurious). */
+  MmuPfSpurious,
+  /** Faults retried: an invalidation or a memslot change raced with them. */
+  MmuPfRetry,
+  /** Faults left to emulation (pf_emulate): no memslot (MMIO), a write to a READONLY slot. */
+  MmuPfEmulate,
+  /** Faults that prepared a KVM_EXIT_MEMORY_FAULT. */
+  MmuPfMemoryFault,
+  /** Faults that failed with an errno and no exit (EFAULT when GUP fails). */
+  MmuPfFailed,
+  /** KVM_PRE_FAULT_MEMORY steps: kvm_arch_vcpu_pre_fault_memory calls. */
+  MmuPrefault,
+  /** Invalidations begun (kvm_mmu_invalidate_begin). */
+  MmuInvalidate,
+  /** Zaps of a whole EPT (memslot delete or move, VM teardown). */
+  MmuZapAll,
+
   Count,
 }
 

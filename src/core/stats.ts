@@ -94,6 +94,19 @@ export const COUNTER_DOCS: Readonly<Record<string, string>> = {
   vcpu_ack_timeout: 'waits for an acknowledgement abandoned at the bound (a vCPU that never left guest mode)',
   vcpu_entry_cancelled: 'guest entries called off because a request was pending',
   vcpu_tlb_flush: 'TLB flushes made by a vCPU to service a request (tlb_flush)',
+
+  mmu_pf_taken: 'EPT violations handled by the TDP fault path (pf_taken; pre-fault pages are not counted)',
+  mmu_pf_fixed4k: 'faults (and pre-fault pages) that installed a 4 KiB EPT mapping (pf_fixed)',
+  mmu_pf_fixed2m: 'faults (and pre-fault pages) that installed a 2 MiB EPT mapping (pf_fixed)',
+  mmu_pf_fixed1g: 'faults (and pre-fault pages) that installed a 1 GiB EPT mapping (pf_fixed)',
+  mmu_pf_spurious: 'faults that found the mapping already there (pf_spurious)',
+  mmu_pf_retry: 'faults retried because an invalidation or a memslot change raced with them',
+  mmu_pf_emulate: 'faults left to emulation: no memslot (MMIO) or a write to a read-only memslot (pf_emulate)',
+  mmu_pf_memory_fault: 'faults that prepared a KVM_EXIT_MEMORY_FAULT',
+  mmu_pf_failed: 'faults that failed with an errno and no exit (EFAULT from get_user_pages)',
+  mmu_prefault: 'KVM_PRE_FAULT_MEMORY steps (kvm_arch_vcpu_pre_fault_memory calls)',
+  mmu_invalidate: 'invalidations begun (kvm_mmu_invalidate_begin): notifier, guest_memfd and attribute changes',
+  mmu_zap_all: 'zaps of a whole EPT: memslot deletes and moves (kvm_mmu_zap_all_fast) and VM teardown',
 };
 
 /** snake_case JSON name of a core enum key: `TlbHit` -> `tlb_hit`. */
