@@ -67,3 +67,4 @@ export {
   vcpu_service_requests, kvm_make_all_cpus_request, kvm_flush_remote_tlbs,
 } from './requests';
 export { VcpuMode, VCPU_MODE_MASK, VCPU_MODE_WAITER } from './layout';
+export { InspectFault, inspect_bad_pfn, inspect_used_frames, inspect_free_list, inspect_orphan_frames, inspect_gmem, inspect_gmem_next } from './inspect';

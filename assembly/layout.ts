@@ -200,6 +200,112 @@ export enum Vcpu {
 
   /** Start of the walk trace: TRACE_MAX records of TRACE_REF_BYTES. */
   Trace = 256,
+
+  // Guest program state (cpu.ts) after the trace (256 + TRACE_MAX * TRACE_REF_BYTES).
+  /**
+   * General-purpose registers, u64 each, in x86 encoding order (rax, rcx,
+   * rdx, rbx, rsp, rbp, rsi, rdi, r8..r15), then slot 16 (REG_ZERO) that
+   * always reads 0 and is never written.
+   */
+  Gpr = 2304,
+  Rip = 2440,
+  /** CR2: the linear address of the last #PF delivered to the guest. */
+  Cr2 = 2448,
+  /** IA32_LSTAR: where SYSCALL enters CPL 0. */
+  Lstar = 2456,
+  /** Guest handler addresses of #UD, #GP and #PF; 0 = none (that fault is a triple fault). */
+  VecUd = 2464,
+  VecGp = 2472,
+  VecPf = 2480,
+  /** The fault frame a delivery saves and IRET restores: RIP of the faulting instruction, RFLAGS, error code. */
+  FaultRip = 2488,
+  FaultRflags = 2496,
+  FaultErr = 2504,
+  /** CPL before the delivery (u32). */
+  FaultCpl = 2512,
+  /** Vector delivered (u32). */
+  FaultVec = 2516,
+  /** 1 from a delivery until IRET (u32): a fault in between is a triple fault. */
+  FaultActive = 2520,
+  /** CpuFlag bits (u32). */
+  CpuFlags = 2524,
+  /** RunPending (u32): what the next KVM_RUN completes before it runs the guest. */
+  Pending = 2528,
+  /** Register a pending MMIO read or port input lands in (u32), and its width in bytes (u32). */
+  PendingReg = 2532,
+  PendingSize = 2536,
+  /** Instructions one KVM_RUN may execute before it exits with KVM_EXIT_INTR (u64; 0 = no limit). */
+  RunBudget = 2544,
+  /** Guest instructions executed over the vCPU's life, faulting ones included (u64). */
+  InsnCount = 2552,
+  /** RIP of the instruction whose exit is pending (u64): the PIO completion skips it only if RIP is still there. */
+  PendingRip = 2560,
+  /** struct kvm_run as Linux lays it out (KvmRun offsets), KVM_RUN_BYTES of it. */
+  Run = 2576,
+  /** The PIO data page of the vCPU mmap, as far as one port access needs it (8 bytes). */
+  PioData = 3088,
+}
+
+/** Vcpu.CpuFlags bits: how the vCPU's mode looks to the interpreter and to KVM. */
+export enum CpuFlag {
+  /** 64-bit mode (EFER.LMA with CS.L), which is_64_bit_hypercall asks. */
+  Long64 = 1 << 0,
+  /**
+   * The host runs real mode (CR0.PE=0) through KVM's instruction emulator,
+   * as the probe host's PVM backend and VMX without unrestricted_guest do:
+   * guest accesses go through the memslots' userspace mappings, and what
+   * those cannot reach is MMIO.
+   */
+  EmulateRealMode = 1 << 1,
+}
+
+/** Vcpu.Pending: the exit the next KVM_RUN completes (complete_userspace_io). */
+export enum RunPending {
+  None = 0,
+  /** An MMIO read: mmio.data goes to PendingReg and the emulator finishes the instruction. */
+  MmioRead = 1,
+  /** An MMIO write: the emulator finishes the instruction. */
+  MmioWrite = 2,
+  /** A port input: the PIO data goes to PendingReg and RIP moves on, if RIP is still at the IN. */
+  PioIn = 3,
+  /** A port output: RIP moves on, if it is still at the OUT. */
+  PioOut = 4,
+  /** A hypercall exit: hypercall.ret goes to rax and RIP moves past the VMCALL. */
+  Hypercall = 5,
+}
+
+/** Bytes of the kvm_run image in a vCPU record: the header and the 256-byte exit union. */
+export const KVM_RUN_BYTES: u32 = 512;
+
+/** struct kvm_run fields (byte offsets from Vcpu.Run), Linux's layout (include/uapi/linux/kvm.h). */
+export enum KvmRun {
+  ImmediateExit = 1,
+  ExitReason = 8,
+  Flags = 14,
+  // io
+  IoDirection = 32,
+  IoSize = 33,
+  IoPort = 34,
+  IoCount = 36,
+  IoDataOffset = 40,
+  // mmio
+  MmioPhysAddr = 32,
+  MmioData = 40,
+  MmioLen = 48,
+  MmioIsWrite = 52,
+  // hypercall
+  HcNr = 32,
+  HcArgs = 40,
+  HcRet = 88,
+  HcFlags = 96,
+  // internal
+  InternalSuberror = 32,
+  InternalNdata = 36,
+  InternalData = 40,
+  // memory_fault
+  MfFlags = 32,
+  MfGpa = 40,
+  MfSize = 48,
 }
 
 /** vcpu->mode, with Linux's values (include/linux/kvm_host.h). */
