@@ -46,6 +46,15 @@ export class AddressSpace {
     return true;
   }
 
+  /** Whether some VMA maps guest_memfd file `file`. */
+  mapsFile(file: number): boolean {
+    const c = this.core;
+    for (let i = 0; i < c.vma_count(); i++) {
+      if (c.vma_kind(i) === c.VmaKind.GuestMemfd && c.vma_file(i) === file) return true;
+    }
+    return false;
+  }
+
   /** The highest free range of `len` bytes below MMAP_BASE (unmapped_area_topdown), or null. */
   private placeTopDown(len: bigint): bigint | null {
     const c = this.core;

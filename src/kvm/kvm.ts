@@ -91,6 +91,11 @@ export class Kvm {
   private readonly mm: AddressSpace;
   private readonly vmm: VmmMemory;
   private readonly statsBook: StatsBook;
+  /**
+   * guest_memfd files whose fd is closed while a mapping still holds the file
+   * (a VMA pins its struct file): kvm_gmem_release waits for the last munmap.
+   */
+  private readonly mappedClosedFiles = new Set<GuestMemfd>();
 
   private constructor(readonly core: Core, options: Required<Omit<KvmOptions, 'seed' | 'debug'>>) {
     this.x = core.exports;
@@ -494,9 +499,12 @@ export class Kvm {
         vcpu.vm.put();
         break;
       }
-      case 'guest_memfd':
-        (file.object as GuestMemfd).release();
+      case 'guest_memfd': {
+        const g = file.object as GuestMemfd;
+        if (this.mm.mapsFile(g.file)) this.mappedClosedFiles.add(g);
+        else g.release();
         break;
+      }
       case 'system':
         break;
     }
@@ -592,7 +600,10 @@ export class Kvm {
 
   /** mmap(2): anonymous memory (fd -1 with MAP_ANONYMOUS) or a guest_memfd. Returns the address. */
   mmap(addr: unknown, length: unknown, prot: unknown, flags: unknown, fd: number, offset: unknown): bigint {
-    return this.mm.mmap(addr, length, prot, flags, () => this.mmapTarget(fd), offset);
+    const start = this.mm.mmap(addr, length, prot, flags, () => this.mmapTarget(fd), offset);
+    // MAP_FIXED may have replaced the last mapping of a closed file.
+    this.releaseUnmappedFiles();
+    return start;
   }
 
   private mmapTarget(fd: number): MmapTarget {
@@ -608,7 +619,18 @@ export class Kvm {
   }
 
   munmap(addr: unknown, length: unknown): 0 {
-    return this.mm.munmap(addr, length);
+    this.mm.munmap(addr, length);
+    this.releaseUnmappedFiles();
+    return 0;
+  }
+
+  /** The last fput of each closed guest_memfd whose last mapping went. */
+  private releaseUnmappedFiles(): void {
+    for (const g of this.mappedClosedFiles) {
+      if (this.mm.mapsFile(g.file)) continue;
+      this.mappedClosedFiles.delete(g);
+      g.release();
+    }
   }
 
   mprotect(addr: unknown, length: unknown, prot: unknown): 0 {
