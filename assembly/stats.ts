@@ -153,6 +153,24 @@ export enum Stat {
   /** Zaps of a whole EPT (memslot delete or move, VM teardown). */
   MmuZapAll,
 
+  // cpu: the guest interpreter and KVM_RUN (cpu.ts, run.ts)
+  /** Guest instructions executed, faulting ones included. */
+  GuestInsn,
+  /** Exceptions delivered to a guest handler (#UD, #GP, #PF). */
+  GuestExceptionDelivered,
+  /** Triple faults: a fault with no handler, or one raised inside a handler (KVM_EXIT_SHUTDOWN). */
+  GuestTripleFault,
+  /** Port I/O exits to userspace: vcpu->stat.io_exits. */
+  IoExits,
+  /** MMIO exits to userspace: vcpu->stat.mmio_exits. */
+  MmioExits,
+  /** HLT exits: vcpu->stat.halt_exits. */
+  HaltExits,
+  /** KVM_RUN ended by a signal (here the instruction budget): vcpu->stat.signal_exits. */
+  SignalExits,
+  /** VMCALLs emulated: vcpu->stat.hypercalls. */
+  Hypercalls,
+
   Count,
 }
 

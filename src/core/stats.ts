@@ -107,6 +107,15 @@ export const COUNTER_DOCS: Readonly<Record<string, string>> = {
   mmu_prefault: 'KVM_PRE_FAULT_MEMORY steps (kvm_arch_vcpu_pre_fault_memory calls)',
   mmu_invalidate: 'invalidations begun (kvm_mmu_invalidate_begin): notifier, guest_memfd and attribute changes',
   mmu_zap_all: 'zaps of a whole EPT: memslot deletes and moves (kvm_mmu_zap_all_fast) and VM teardown',
+
+  guest_insn: 'guest instructions executed by the interpreter, faulting ones included',
+  guest_exception_delivered: 'exceptions (#UD, #GP, #PF) delivered to a guest handler',
+  guest_triple_fault: 'triple faults: a fault with no handler or inside a handler (KVM_EXIT_SHUTDOWN)',
+  io_exits: 'port I/O exits to userspace (io_exits)',
+  mmio_exits: 'MMIO exits to userspace (mmio_exits)',
+  halt_exits: 'HLT exits (halt_exits)',
+  signal_exits: 'KVM_RUN calls ended by a signal or the instruction budget (signal_exits)',
+  hypercalls: 'VMCALLs emulated by KVM (hypercalls)',
 };
 
 /** snake_case JSON name of a core enum key: `TlbHit` -> `tlb_hit`. */

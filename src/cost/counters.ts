@@ -137,6 +137,15 @@ export const COUNTER_COSTS: Readonly<Record<string, Charge>> = {
   vcpu_ack_timeout: free("how the emulator's threads waited, not an event of the modelled host"),
   vcpu_entry_cancelled: free('no entry happened; the request serviced instead is counted by what it did'),
   vcpu_tlb_flush: free('the flush is counted by the instruction it issued (tlb_flush_invept, tlb_flush_invvpid)'),
+
+  guest_insn: free('the instruction itself: the model prices what an access costs beyond it (walks, faults, exits)'),
+  guest_exception_delivered: free("the handler's instructions, which the model does not price"),
+  guest_triple_fault: free('an outcome (KVM_EXIT_SHUTDOWN), not work'),
+  io_exits: free('the exit is priced by the study count the VMM loop keeps (exit_userspace and vmexit)'),
+  mmio_exits: free('the exit is priced by the study count the VMM loop keeps (mmio_user)'),
+  halt_exits: free('the exit is priced by the study count the VMM loop keeps (exit_userspace and vmexit)'),
+  signal_exits: free("the emulator's own slicing of a run, not an event of the modelled host"),
+  hypercalls: free('the exit is priced by the study count the VMM loop keeps (vmexit, or exit_userspace when it reaches the VMM)'),
 };
 
 export interface StudyCount {
