@@ -6,6 +6,8 @@
 
 export { Kvm } from './kvm/kvm.js';
 export type { KvmOptions } from './kvm/kvm.js';
+export type { KvmStats } from './kvm/stats.js';
+export type { AccessType, TranslateFault, TranslateOptions, Translation, WalkReference } from './kvm/walk-trace.js';
 export { KvmError } from './kvm/error.js';
 export type { SignalName } from './kvm/error.js';
 export { ERRNO, errnoName } from './kvm/errno.js';
