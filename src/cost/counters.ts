@@ -80,10 +80,10 @@ export const COUNTER_COSTS: Readonly<Record<string, Charge>> = {
 
   ept_walk: free('a walk costs its references (ept_entry_read)'),
   ept_entry_read: charge(['walk.ref', EACH]),
-  ept_violation: charge(['ept.fault.4k.present', EACH]),
-  ept_misconfig: free('the exit it causes is priced by the study count of that exit (mmio_kernel or mmio_user)'),
+  ept_violation: free('the hardware event; what KVM does with it is priced as mmu_pf_taken'),
+  ept_misconfig: free('gmemu installs no MMIO SPTEs, so a misconfiguration is a broken EPT entry, not a priced fast path'),
   ept_ad_update: charge(['walk.ref', EACH]),
-  ept_map_page: free('priced by what asked for it: the fault (ept.fault.4k.present) or KVM_PRE_FAULT_MEMORY (study count prefault_map)'),
+  ept_map_page: free('priced by what asked for it: the fault (mmu_pf_taken) or the pre-fault step (mmu_prefault)'),
   ept_zap_entry: charge(['ept.zap.entry', EACH]),
   ept_table_alloc: charge(['clear_page.4k', EACH]),
   ept_table_free: free('the TDP MMU frees table pages after an RCU grace period, off the critical path'),
@@ -121,7 +121,7 @@ export const COUNTER_COSTS: Readonly<Record<string, Charge>> = {
   vmm_page_fault: charge(['host.pf.anon', EACH]),
   vmm_sigsegv: free('an outcome the study reports, not work'),
   vmm_sigbus: free('an outcome the study reports, not work'),
-  gup_page: free('part of the KVM fault that asked for the page (ept.fault.4k.present)'),
+  gup_page: free('part of the KVM fault that asked for the page (mmu_pf_taken)'),
   gup_fault: free('an outcome (EFAULT), not work'),
 
   // kvm_flush_remote_tlbs is a shootdown to the vCPUs in guest mode: the
@@ -138,14 +138,31 @@ export const COUNTER_COSTS: Readonly<Record<string, Charge>> = {
   vcpu_entry_cancelled: free('no entry happened; the request serviced instead is counted by what it did'),
   vcpu_tlb_flush: free('the flush is counted by the instruction it issued (tlb_flush_invept, tlb_flush_invvpid)'),
 
+  // KVM's fault path. Every fault it takes is priced whole (exit, lookup,
+  // map) as costs.md's ept.fault.4k.present; gmemu installs no MMIO SPTEs, so
+  // an MMIO access takes this path too, and its trip to the VMM is added by
+  // the exit counter. A pre-fault step maps one page without an exit.
+  mmu_pf_taken: charge(['ept.fault.4k.present', EACH]),
+  mmu_pf_fixed4k: free('the mapping is part of the fault (mmu_pf_taken) or of the pre-fault step (mmu_prefault)'),
+  mmu_pf_fixed2m: free('the mapping is part of the fault (mmu_pf_taken) or of the pre-fault step (mmu_prefault)'),
+  mmu_pf_fixed1g: free('the mapping is part of the fault (mmu_pf_taken) or of the pre-fault step (mmu_prefault)'),
+  mmu_pf_spurious: free('an outcome of a fault already priced as mmu_pf_taken'),
+  mmu_pf_retry: free('the guest faults again, counted again as mmu_pf_taken'),
+  mmu_pf_emulate: free('an outcome of a fault already priced as mmu_pf_taken; the exit it leads to is counted by its exit counter'),
+  mmu_pf_memory_fault: charge(['exit.userspace.roundtrip', EACH]),
+  mmu_pf_failed: free('an outcome (an errno from KVM_RUN), not work'),
+  mmu_prefault: charge(['prefault.4k', EACH]),
+  mmu_invalidate: free('bookkeeping; the zaps and flushes it brackets are counted on their own'),
+  mmu_zap_all: free('its entries are counted as ept_zap_entry and its flush as remote_tlb_flush'),
+
   guest_insn: free('the instruction itself: the model prices what an access costs beyond it (walks, faults, exits)'),
-  guest_exception_delivered: free("the handler's instructions, which the model does not price"),
+  guest_exception_delivered: free("delivered to the guest's handler, whose instructions the model does not price"),
   guest_triple_fault: free('an outcome (KVM_EXIT_SHUTDOWN), not work'),
-  io_exits: free('the exit is priced by the study count the VMM loop keeps (exit_userspace and vmexit)'),
-  mmio_exits: free('the exit is priced by the study count the VMM loop keeps (mmio_user)'),
-  halt_exits: free('the exit is priced by the study count the VMM loop keeps (exit_userspace and vmexit)'),
+  io_exits: charge(['vmexit.vmx.roundtrip', ON_VMX], ['vmexit.svm.roundtrip', ON_SVM], ['exit.userspace.roundtrip', EACH]),
+  mmio_exits: charge(['exit.userspace.roundtrip', EACH]),
+  halt_exits: charge(['vmexit.vmx.roundtrip', ON_VMX], ['vmexit.svm.roundtrip', ON_SVM], ['exit.userspace.roundtrip', EACH]),
   signal_exits: free("the emulator's own slicing of a run, not an event of the modelled host"),
-  hypercalls: free('the exit is priced by the study count the VMM loop keeps (vmexit, or exit_userspace when it reaches the VMM)'),
+  hypercalls: charge(['vmexit.vmx.roundtrip', ON_VMX], ['vmexit.svm.roundtrip', ON_SVM]),
 };
 
 export interface StudyCount {
@@ -157,24 +174,12 @@ export interface StudyCount {
 /** Events a study counts itself because they happen outside the core. */
 export const STUDY_COUNTS: Readonly<Record<string, StudyCount>> = {
   vmexit: {
-    doc: 'exits completed inside KVM with a trivial handler (HLT, a hypercall KVM answers, a kick)',
+    doc: 'exits completed inside KVM that the core does not count (the core counts hypercalls, kicks and faults)',
     charge: charge(['vmexit.vmx.roundtrip', ON_VMX], ['vmexit.svm.roundtrip', ON_SVM]),
   },
   exit_userspace: {
-    doc: 'KVM_RUN returns to the VMM and is entered again (on top of the exit, which is counted as vmexit)',
+    doc: 'returns of KVM_RUN to the VMM that the core does not count (it counts I/O, MMIO, HLT and memory-fault exits): e.g. KVM_EXIT_HYPERCALL',
     charge: charge(['exit.userspace.roundtrip', EACH]),
-  },
-  mmio_kernel: {
-    doc: 'MMIO exits completed in KVM (ioeventfd doorbells): the whole exit, not also counted as vmexit',
-    charge: charge(['mmio.kernel', EACH]),
-  },
-  mmio_user: {
-    doc: 'MMIO exits completed by the VMM: the whole exit, not also counted as vmexit or exit_userspace',
-    charge: charge(['mmio.user', EACH]),
-  },
-  prefault_map: {
-    doc: 'mappings KVM_PRE_FAULT_MEMORY installed (4 KiB or 2 MiB: one operation each)',
-    charge: charge(['prefault.4k', EACH]),
   },
   syscall: {
     doc: 'system calls the VMM makes besides KVM_RUN (pread, pwrite, ioctl, fallocate)',

@@ -8,6 +8,12 @@
 // reasoning, as costs.md does for its own assumptions. An event that is a sum
 // of others (a shootdown to N CPUs, set_memory_np) is not a row: it is a
 // function in derived.ts, so an override of a part moves the whole.
+//
+// costs.md's two MMIO rows (mmio.kernel, mmio.user) are not keys: gmemu has
+// no ioeventfd and installs no MMIO SPTEs, so each MMIO access is a full trip
+// through KVM's fault path (ept.fault.4k.present) and then to the VMM
+// (exit.userspace.roundtrip): 3,500 ns at the defaults, inside the 1,500 -
+// 6,000 ns that costs.md gives an MMIO exit completed in userspace.
 
 /** How far to trust a figure (the scale of costs.md). */
 export type Confidence = 'high' | 'medium' | 'low' | 'assumed';
@@ -54,21 +60,6 @@ export const COST_EVENTS = {
     ns: 1500, low: 850, high: 5700, confidence: 'low',
     source: 'LKML SVM host-state discussion, Dec 2020; gVisor PR #7370 (Xeon W-2135)',
   },
-  // Assumed: an exit plus instruction decode plus signalling an ioeventfd.
-  'mmio.kernel': {
-    what: 'an MMIO exit completed inside KVM (e.g. an ioeventfd doorbell), whole exit',
-    ns: 700, low: 500, high: 1500, confidence: 'assumed',
-    source: 'assumed: exit + instruction decode + eventfd signal',
-  },
-  // Assumed; kvm-unit-tests' x86/vmexit.c times a port read handled in the
-  // kernel and in QEMU, and the pair quoted in a KVM patch mail (nested, 15.2k
-  // vs 46.7k cycles) keeps a ratio of about 3.
-  'mmio.user': {
-    what: 'an MMIO exit completed in VMM userspace, whole exit',
-    ns: 2500, low: 1500, high: 6000, confidence: 'assumed',
-    source: 'assumed; kvm-unit-tests x86/vmexit.c inl_from_qemu vs inl_from_kernel gives the ~3x ratio',
-  },
-
   // Group 2: stage-2 faults.
 
   // Matlack's eager page splitting commit (a3fe5dbda0a4) reports 270 CPU
