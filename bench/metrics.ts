@@ -15,6 +15,7 @@ import type { WalkOutcome } from '../src/reference/types.js';
 import { NativeBuildError, findCompiler, runNative } from './native.js';
 import type { NativeResult } from './native.js';
 import { BENCH_SCHEMA, judge } from './report.js';
+import { measureShootdownRtt } from './shootdown.js';
 import type { BenchReport, Metric } from './report.js';
 import { buildBenchVm, xorshift32 } from './vm.js';
 import type { BenchSizes, BenchVm } from './vm.js';
@@ -28,6 +29,8 @@ export interface BenchIterations {
   referenceWalks: number;
   copyReps: number;
   directMapPairs: number;
+  /** Remote TLB flushes timed with two vCPUs in guest mode. */
+  shootdowns: number;
 }
 
 export interface BenchOptions {
@@ -45,9 +48,11 @@ export const FULL_SIZES: BenchSizes = { walkPages: 4 << 20, walkDataPages: 4096,
 
 const FULL_ITERATIONS: BenchIterations = {
   reps: 7, tlbHitLoads: 20_000_000, walks: 300_000, referenceWalks: 5_000, copyReps: 5, directMapPairs: 1_000_000,
+  shootdowns: 5_000,
 };
 const QUICK_ITERATIONS: BenchIterations = {
   reps: 3, tlbHitLoads: 5_000_000, walks: 100_000, referenceWalks: 1_000, copyReps: 3, directMapPairs: 200_000,
+  shootdowns: 500,
 };
 
 /** Pages the TLB-hit loop cycles over: few enough to stay in the TLB and in L1. */
@@ -59,6 +64,7 @@ const TARGETS = {
   tlb_hit_load_ns: { on: 'value', op: '<=', bound: 8 },
   walk2d_ns: { on: 'ratio', op: '<=', bound: 1.2 },
   copy64_gbps: { on: 'ratio', op: '>=', bound: 0.9 },
+  shootdown_rtt_us: { on: 'value', op: '<=', bound: 2 },
 } as const;
 
 /** Runs `once` once to warm up, then `reps` times; returns the fastest time in ns. */
@@ -246,6 +252,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     h.bench_memcopy(memSrc + BigInt(sizes.copyBytes), memSrc, BigInt(sizes.copyBytes), 1);
   });
 
+  // shootdown_rtt_us: kvm_flush_remote_tlbs with two vCPU workers in guest mode.
+  const shootdown = await measureShootdownRtt(it.shootdowns, vm.core.debug);
+
   const noNative = nativeFailure !== null
     ? `not measured: ${nativeFailure}`
     : options.native === false
@@ -260,6 +269,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     copy64_native_gbps: native ? judge(native.copyGbps, 'GB/s') : judge(null, 'GB/s', undefined, undefined, noNative),
     memcopy64_gbps: judge(sizes.copyBytes / memcopyNs, 'GB/s'),
     directmap_pairs_per_s: judge(it.directMapPairs / (dmapNs / 1e9), 'pairs/s'),
+    shootdown_rtt_us: judge(shootdown.medianUs, 'us', TARGETS.shootdown_rtt_us, undefined,
+      `median of ${it.shootdowns} flushes; ${shootdown.threads} threads on ${shootdown.cores} cores: ` +
+      (shootdown.threads <= shootdown.cores ? 'the initiator spins for acknowledgements' : 'more threads than cores, so the initiator sleeps (futex) instead of spinning')),
   };
   return { schema: BENCH_SCHEMA, machine: machineInfo(quick, compiler?.version ?? null, vm.core.debug), metrics };
 }

@@ -10,7 +10,7 @@ import type { BenchReport, Metric } from '../../bench/report.js';
 const TINY: BenchOptions = {
   quick: true,
   sizes: { walkPages: 1024, walkDataPages: 16, copyBytes: 2 << 20 },
-  iterations: { reps: 1, tlbHitLoads: 1000, walks: 500, referenceWalks: 20, copyReps: 1, directMapPairs: 1000 },
+  iterations: { reps: 1, tlbHitLoads: 1000, walks: 500, referenceWalks: 20, copyReps: 1, directMapPairs: 1000, shootdowns: 50 },
 };
 
 const UNITS: Record<string, string> = {
@@ -22,6 +22,7 @@ const UNITS: Record<string, string> = {
   copy64_native_gbps: 'GB/s',
   memcopy64_gbps: 'GB/s',
   directmap_pairs_per_s: 'pairs/s',
+  shootdown_rtt_us: 'us',
 };
 const NATIVE = ['walk2d_native_ns', 'copy64_native_gbps'];
 const METRIC_KEYS = new Set(['value', 'unit', 'baseline', 'ratio', 'target', 'met', 'note']);
@@ -62,6 +63,7 @@ function checkReport(report: BenchReport, quick: boolean): void {
   expect(report.metrics.tlb_hit_load_ns.target).toBe('value <= 8');
   expect(report.metrics.walk2d_ns.target).toBe('ratio <= 1.2');
   expect(report.metrics.copy64_gbps.target).toBe('ratio >= 0.9');
+  expect(report.metrics.shootdown_rtt_us.target).toBe('value <= 2');
 }
 
 describe('gmemu bench', () => {
