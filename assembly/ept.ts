@@ -335,6 +335,19 @@ export function ept_make_eptp(root_pfn: u32, ad: bool): u64 {
   return <u32>((e & EPT_ADDR_MASK) >> 12);
 }
 
+/** What the last ept_map of this instance that returned EEXIST found in the way. */
+let g_conflict_level: u32 = 0;
+let g_conflict_entry: u64 = 0;
+
+/**
+ * Level of the entry that made this instance's last ept_map return EEXIST:
+ * the target level (a leaf there, or a table under it) or a level above it
+ * (a large leaf over the range).
+ */
+export function ept_map_conflict_level(): u32 { return g_conflict_level; }
+/** That entry's value. */
+export function ept_map_conflict_entry(): u64 { return g_conflict_entry; }
+
 /** Allocates the PML4 table of a new EPT. Returns its pfn, or PFN_NONE. */
 export function ept_root_alloc(owner: u32): u32 {
   return table_alloc(owner);
@@ -367,7 +380,11 @@ export function ept_map(root: u32, gpa: u64, hpa: u64, page_shift: u32, prot: u3
     slot = pfn_to_ptr(table) + (<usize>((gpa >> level_shift(level)) & 511) << 3);
     const e = atomic.load<u64>(slot);
     if ((e & EPT_RWX) == 0) break;
-    if (level == target || is_leaf(e, level)) return EEXIST;
+    if (level == target || is_leaf(e, level)) {
+      g_conflict_level = level;
+      g_conflict_entry = e;
+      return EEXIST;
+    }
     table = entry_pfn(e);
     level--;
   }
@@ -423,11 +440,36 @@ function table_is_empty(pfn: u32): bool {
   return true;
 }
 
+// Tables that ept_zap_deferred unlinked, waiting for ept_free_deferred: a
+// chain through the tables themselves, per instance (the thread that zaps is
+// the one that flushes and then frees). Each table links to the next through
+// its entry 0, stored with bits 2:0 clear: a walker that still reads the
+// unlinked table sees a non-present entry there, as in every other slot.
+let g_deferred: u32 = PFN_NONE;
+let g_deferred_count: u32 = 0;
+
+@inline function table_defer(pfn: u32): void {
+  atomic.store<u64>(pfn_to_ptr(pfn), g_deferred == PFN_NONE ? 0 : <u64>(g_deferred + 1) << 12);
+  g_deferred = pfn;
+  g_deferred_count++;
+}
+
+/** What a zap does with the tables it empties. */
+enum ZapMode {
+  /** Free them at once (no vCPU can be walking). */
+  Free = 0,
+  /** Unlink them and put them on the deferred chain. */
+  Defer = 1,
+  /** Leave them linked: only leaves go (the TDP MMU's tdp_mmu_zap_leafs). */
+  Leafs = 2,
+}
+
 /**
  * Zaps the leaves under table `pfn` (at `level`, covering GPAs from `base`)
- * that overlap [start, end), and frees the tables below it that it empties.
+ * that overlap [start, end), and does what `mode` says with the tables below
+ * it that this empties.
  */
-function zap_table(pfn: u32, level: u32, base: u64, start: u64, end: u64): u64 {
+function zap_table(pfn: u32, level: u32, base: u64, start: u64, end: u64, mode: ZapMode): u64 {
   const shift = level_shift(level);
   const p = pfn_to_ptr(pfn);
   const first = <usize>((start - base) >> shift);
@@ -449,11 +491,13 @@ function zap_table(pfn: u32, level: u32, base: u64, start: u64, end: u64): u64 {
     const child_base = base + (<u64>i << shift);
     const child_end = child_base + (<u64>1 << shift);
     const n = zap_table(child, level - 1, child_base,
-      start > child_base ? start : child_base, end < child_end ? end : child_end);
+      start > child_base ? start : child_base, end < child_end ? end : child_end, mode);
     zapped += n;
-    if (n != 0 && table_is_empty(child)) {
+    // A deferred zap also takes tables that leaf-only zaps emptied earlier.
+    if (mode != ZapMode.Leafs && (n != 0 || mode == ZapMode.Defer) && table_is_empty(child)) {
       atomic.store<u64>(slot, 0);
-      table_free(child);
+      if (mode == ZapMode.Defer) table_defer(child);
+      else table_free(child);
     }
   }
   return zapped;
@@ -476,7 +520,54 @@ function zap_table(pfn: u32, level: u32, base: u64, start: u64, end: u64): u64 {
 export function ept_zap(root: u32, gpa: u64, len: u64): u64 {
   if (len == 0 || gpa >= EPT_GPA_LIMIT) return 0;
   const end = len > EPT_GPA_LIMIT - gpa ? EPT_GPA_LIMIT : gpa + len;
-  return zap_table(root, 4, 0, gpa, end);
+  return zap_table(root, 4, 0, gpa, end, ZapMode.Free);
+}
+
+/**
+ * ept_zap for an EPT that vCPUs may be walking right now: the tables it
+ * empties are unlinked but not freed, as the TDP MMU hands removed tables to
+ * RCU. The caller completes the remote TLB flush (after which no vCPU is
+ * inside a walk that began before the zap, nor holds a translation through
+ * the zapped entries) and then calls ept_free_deferred in the same thread.
+ * Returns the number of leaves zapped.
+ */
+export function ept_zap_deferred(root: u32, gpa: u64, len: u64): u64 {
+  if (len == 0 || gpa >= EPT_GPA_LIMIT) return 0;
+  const end = len > EPT_GPA_LIMIT - gpa ? EPT_GPA_LIMIT : gpa + len;
+  return zap_table(root, 4, 0, gpa, end, ZapMode.Defer);
+}
+
+/**
+ * Removes the leaves that overlap [gpa, gpa + len) and keeps every table, as
+ * the TDP MMU's unmap paths do (tables go only with a zap of the whole EPT).
+ * Safe while vCPUs walk: no frame is freed. Returns the number of leaves zapped.
+ */
+export function ept_zap_leafs(root: u32, gpa: u64, len: u64): u64 {
+  if (len == 0 || gpa >= EPT_GPA_LIMIT) return 0;
+  const end = len > EPT_GPA_LIMIT - gpa ? EPT_GPA_LIMIT : gpa + len;
+  return zap_table(root, 4, 0, gpa, end, ZapMode.Leafs);
+}
+
+/** Tables this instance's ept_zap_deferred calls unlinked and ept_free_deferred has not freed yet. */
+export function ept_deferred_count(): u32 {
+  return g_deferred_count;
+}
+
+/**
+ * Frees every table this instance's ept_zap_deferred calls unlinked. Only
+ * after the remote TLB flush that followed those zaps (see ept_zap_deferred).
+ * Returns how many were freed.
+ */
+export function ept_free_deferred(): u32 {
+  const n = g_deferred_count;
+  while (g_deferred != PFN_NONE) {
+    const pfn = g_deferred;
+    const link = atomic.load<u64>(pfn_to_ptr(pfn));
+    g_deferred = link == 0 ? PFN_NONE : <u32>(link >> 12) - 1;
+    table_free(pfn);
+  }
+  g_deferred_count = 0;
+  return n;
 }
 
 function destroy_table(pfn: u32, level: u32): void {

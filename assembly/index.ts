@@ -71,3 +71,16 @@ export { InspectFault, inspect_bad_pfn, inspect_used_frames, inspect_free_list, 
 export { CpuFlag, RunPending, KvmRun, KVM_RUN_BYTES } from './layout';
 export { Op, Cond, SysReg, Vector, Reg, INSN_BYTES, REG_ZERO } from './isa';
 export { CpuExit, PIO_DATA_OFFSET, cpu_exec, cpu_executed, cpu_code_drop, cpu_emulate_mmio, cpu_long_mode } from './cpu';
+export {
+  PageFaultResult, PFERR_PRESENT_MASK, PFERR_WRITE_MASK, PFERR_USER_MASK, PFERR_FETCH_MASK, PFERR_GUEST_FINAL_MASK,
+  PFERR_GUEST_PAGE_MASK, PFERR_PRIVATE_ACCESS, KVM_MEMORY_EXIT_FLAG_PRIVATE, EPT_OWNER_BASE,
+  kvm_mmu_init_vm, kvm_mmu_destroy_vm, kvm_mmu_ept_root, kvm_mmu_vcpu_init, kvm_tdp_page_fault, ept_violation_error_code,
+  handle_ept_violation, kvm_page_fault_shift, kvm_page_fault_errno, kvm_vcpu_pre_fault_memory, kvm_pre_fault_gpa,
+  kvm_pre_fault_size, bench_fault_pages,
+} from './mmu';
+export {
+  KVM_MEMSLOT_INVALID, KVM_MEMSLOT_GMEM_ONLY, mmu_invalidate_seq, mmu_invalidate_in_progress, kvm_mmu_invalidate_gfn_range,
+  kvm_arch_flush_shadow_memslot, vmm_munmap, vmm_mprotect, vmm_mmap_fixed, kvm_gmem_punch_hole, kvm_gmem_invalidate_begin,
+  kvm_gmem_invalidate_end, kvm_vm_set_mem_attributes,
+} from './mmu-invalidate';
+export { ept_zap_deferred, ept_zap_leafs, ept_free_deferred, ept_deferred_count, ept_map_conflict_level, ept_map_conflict_entry } from './ept';

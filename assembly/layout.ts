@@ -547,6 +547,8 @@ export enum VmRec {
 export enum VmMmuFlag {
   /** kvm_arch_has_private_mem: faults take private vs shared from the gfn's attribute. */
   HasPrivateMem = 1 << 0,
+  /** An mmu-notifier invalidation began on this VM and has not ended (mmu-invalidate.ts). */
+  NotifierActive = 1 << 1,
 }
 
 /** Fields of one memslot (byte offsets inside MEMSLOT_BYTES). */

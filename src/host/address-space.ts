@@ -117,7 +117,10 @@ export class AddressSpace {
       start = hint >= MMAP_MIN_ADDR && hint <= TASK_SIZE - len && this.free(hint, hint + len) ? hint : this.placeTopDown(len);
     }
     if (start === null) throw new KvmError('ENOMEM', syscall, `no free range of 0x${len.toString(16)} bytes`);
-    const ret = this.core.vma_map(start, len, Number(prot), kind, fileId, pgoff);
+    // Mapping over existing mappings unmaps them, with the mmu notifier.
+    const ret = this.free(start, start + len)
+      ? this.core.vma_map(start, len, Number(prot), kind, fileId, pgoff)
+      : this.core.vmm_mmap_fixed(start, len, Number(prot), kind, fileId, pgoff);
     if (ret < 0) fail(ret, syscall, `cannot map [0x${start.toString(16)}, +0x${len.toString(16)})`);
     return start;
   }
@@ -132,7 +135,8 @@ export class AddressSpace {
     if (len === 0n || addr > TASK_SIZE || len > TASK_SIZE - addr) {
       throw new KvmError('EINVAL', syscall, `[0x${addr.toString(16)}, +0x${length.toString(16)}) is empty or leaves user space`);
     }
-    const ret = this.core.vma_unmap(addr, len);
+    // KVM's mappings of the range go (mmu notifier) before its pages are freed.
+    const ret = this.core.vmm_munmap(addr, len);
     if (ret < 0) fail(ret, syscall, `cannot unmap [0x${addr.toString(16)}, +0x${len.toString(16)})`);
     return 0;
   }
@@ -148,7 +152,7 @@ export class AddressSpace {
     if (length === 0n) return 0;
     const len = (length + PAGE_MASK) & ~PAGE_MASK;
     if (len === 0n || addr + len > TASK_SIZE) throw new KvmError('ENOMEM', syscall, 'the range leaves user space');
-    const ret = this.core.vma_protect(addr, len, Number(prot));
+    const ret = this.core.vmm_mprotect(addr, len, Number(prot));
     if (ret < 0) fail(ret, syscall, `cannot change [0x${addr.toString(16)}, +0x${len.toString(16)}) to prot 0x${prot.toString(16)}`);
     return 0;
   }

@@ -102,10 +102,9 @@ export class GuestMemfd {
     const pgoff = offset >> 12n;
     const npages = len >> 12n;
     if ((mode & PUNCH_HOLE) !== 0n) {
-      // Zap every mapping of the range before its frames are freed: the VMM's
-      // page table here; guest (EPT) mappings come with the fault path.
-      this.core.vma_zap_file(this.file, pgoff, npages);
-      this.core.gmem_punch(this.file, pgoff, npages);
+      // kvm_gmem_punch_hole: the guest's mappings are zapped and flushed and
+      // the VMM's dropped before the pages are freed.
+      this.core.kvm_gmem_punch_hole(this.file, pgoff, npages);
       return 0;
     }
     if (offset + len > this.size) {
@@ -126,7 +125,11 @@ export class GuestMemfd {
    * mapping of the file keeps the inode (and its pages) alive.
    */
   release(): void {
+    // kvm_gmem_release: the bound slots lose the file inside an invalidation
+    // of all its pages, so no fault maps the file again.
+    const begun = this.core.kvm_gmem_invalidate_begin(this.file, 0n, (1n << 64n) - 1n);
     this.vm.unbindGuestMemfd(this.file);
+    this.core.kvm_gmem_invalidate_end(this.file, begun);
     this.core.gmem_put(this.file);
     this.vm.put();
   }

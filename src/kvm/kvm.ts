@@ -16,7 +16,7 @@ import {
   KVM_ENABLE_CAP, KVM_GET_API_VERSION, KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_SUPPORTED_CPUID, KVM_GET_VCPU_MMAP_SIZE,
   KVM_PRE_FAULT_MEMORY, KVM_SET_CPUID2, KVM_SET_MEMORY_ATTRIBUTES, KVM_SET_REGS, KVM_SET_SREGS,
   KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_TRANSLATE,
-  F_GETFD, F_GETFL, F_SETFD, FD_CLOEXEC, GUEST_MEMFD_FLAG_MMAP, KVM_MEM_GUEST_MEMFD, KVM_MEMORY_ATTRIBUTE_PRIVATE,
+  F_GETFD, F_GETFL, F_SETFD, FD_CLOEXEC, GUEST_MEMFD_FLAG_MMAP,
   O_LARGEFILE, O_RDWR, SEEK_HOLE,
 } from '../uapi.js';
 import { field, fdValue, fillStruct, intArg, structArg } from './args.js';
@@ -28,9 +28,9 @@ import { FdTable } from './fd-table.js';
 import type { FdKind, OpenFile } from './fd-table.js';
 import { GuestMemfd, vfsFallocateChecks } from './guest-memfd.js';
 import type { Stat } from './guest-memfd.js';
-import { KVM_MEMSLOT_GMEM_ONLY, decideMemslot } from './memslot-rules.js';
+import { decideMemslot } from './memslot-rules.js';
 import type { GuestMemfdLookup, MemslotRequest } from './memslot-rules.js';
-import { EXIT_HYPERCALL_VALID_MASK, HostProfile } from './profile.js';
+import { EXIT_HYPERCALL_VALID_MASK, HOST_MAXPHYADDR, HostProfile } from './profile.js';
 import type { HostPaging } from './profile.js';
 import {
   KVM_CREATE_GUEST_MEMFD_STRUCT, KVM_ENABLE_CAP_STRUCT, KVM_MEMORY_ATTRIBUTES_STRUCT, KVM_PRE_FAULT_MEMORY_STRUCT,
@@ -77,6 +77,14 @@ interface VcpuObject {
 }
 
 type Ioctl = (file: OpenFile, arg: unknown) => unknown;
+
+/** Why the first page of a KVM_PRE_FAULT_MEMORY range could not be mapped, by errno. */
+const PRE_FAULT_FAILURES: Readonly<Record<string, string>> = {
+  ENOENT: 'no memslot (the access would be emulated as MMIO)',
+  EFAULT: 'no page to map: a private gfn without guest_memfd, a closed guest_memfd, or an unmapped userspace_addr',
+  EAGAIN: 'the memslot is being deleted or moved',
+  ENOMEM: 'out of host memory',
+};
 
 const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
 
@@ -210,6 +218,10 @@ export class Kvm {
     }
     const id = this.x.vm_alloc();
     if (id < 0) throw new KvmError(errnoName(id) ?? 'ENOMEM', 'ioctl', 'no free VM record');
+    if (this.x.kvm_mmu_init_vm(id, HostProfile.hasPrivateMem(Number(type))) < 0) {
+      this.x.vm_free(id);
+      throw new KvmError('ENOMEM', 'ioctl', 'no host frame for the VM\'s EPT root');
+    }
     const fd = this.fds.install({ kind: 'vm', object: new VmObject(this.x, id, Number(type)) });
     this.cloexec.add(fd);
     return fd;
@@ -242,6 +254,7 @@ export class Kvm {
     vm.vcpuIds.add(vcpu.id);
     // From here the VM's remote requests (TLB shootdowns) reach the record.
     this.x.vcpu_vm_attach(record, vm.id);
+    this.x.kvm_mmu_vcpu_init(record, vm.id, HOST_MAXPHYADDR);
     this.statsBook.vcpuCreated(vm, record);
     vm.get();
     const fd = this.fds.install({ kind: 'vcpu', object: vcpu });
@@ -291,12 +304,14 @@ export class Kvm {
       case 'none':
         return 0;
       case 'delete': {
+        this.invalidateSlot(vm, decision.id);
         const r = x.memslot_delete(vm.id, decision.id);
         if (r < 0) throw new KvmError(errnoName(r) ?? 'EINVAL', 'ioctl', `cannot delete slot ${decision.id}`);
         return 0;
       }
       default: {
         const n = decision.slot;
+        if (decision.action === 'move') this.invalidateSlot(vm, n.id);
         const r = x.memslot_set(vm.id, n.id, n.flags, n.baseGfn, n.npages, n.userspaceAddr, n.gmem?.file ?? -1, n.gmem?.pgoff ?? 0n);
         // Linux can only run out of memory here; the emulator's table holds
         // MEMSLOTS_MAX active slots per VM, fewer than KVM_USER_MEM_SLOTS.
@@ -304,6 +319,19 @@ export class Kvm {
         return 0;
       }
     }
+  }
+
+  /**
+   * The first half of a memslot delete or move (kvm_set_memslot): the old
+   * slot is published as KVM_MEMSLOT_INVALID, so faults on it retry, and the
+   * VM's EPT is zapped (kvm_arch_flush_shadow_memslot) before the change.
+   */
+  private invalidateSlot(vm: VmObject, id: number): void {
+    const x = this.x;
+    const old = vm.slot(id);
+    if (!old) return;
+    x.memslot_set(vm.id, id, old.flags | x.KVM_MEMSLOT_INVALID.value, old.baseGfn, old.npages, old.userspaceAddr, old.gmemFile, old.gmemPgoff);
+    x.kvm_arch_flush_shadow_memslot(vm.id);
   }
 
   private lookupGuestMemfd(fd: number, vm: VmObject): GuestMemfdLookup {
@@ -351,7 +379,7 @@ export class Kvm {
     const start = address >> 12n;
     const end = (address + size) >> 12n;
     if (this.x.attr_range_is(vm.id, start, end, attributes)) return 0;
-    const r = this.x.attr_set_range(vm.id, start, end, attributes);
+    const r = this.x.kvm_vm_set_mem_attributes(vm.id, start, end, attributes);
     if (r < 0) throw new KvmError(errnoName(r) ?? 'ENOMEM', 'ioctl', 'cannot store the attributes');
     return 0;
   }
@@ -410,6 +438,11 @@ export class Kvm {
     return arg;
   }
 
+  /**
+   * kvm_vcpu_pre_fault_memory: the argument checks here, the mapping loop in
+   * the core's fault path (kvm_vcpu_pre_fault_memory), which leaves the range
+   * not yet mapped in the struct. The call fails only when no page was mapped.
+   */
   private preFaultRange(vcpu: VcpuObject, s: StructValue): void {
     const gpa = field(s, 'gpa');
     const size = field(s, 'size');
@@ -418,33 +451,14 @@ export class Kvm {
       throw new KvmError('EINVAL', 'ioctl', 'kvm_pre_fault_memory: gpa and size must be page-aligned, size non-zero, gpa + size must not wrap');
     }
     if (this.profile.paging === 'shadow') throw new KvmError('EOPNOTSUPP', 'ioctl', 'pre-faulting needs the TDP MMU; this host uses shadow paging');
-    // No page is mapped before the first one resolves, so its failure is the
-    // call's errno (kvm_vcpu_pre_fault_memory returns an error only without progress).
-    const failure = this.preFaultFailure(vcpu.vm, gpa >> 12n);
-    if (failure) throw new KvmError(failure[0], 'ioctl', `kvm_pre_fault_memory: gpa 0x${gpa.toString(16)}: ${failure[1]}`);
-    throw new Error('gmemu: KVM_PRE_FAULT_MEMORY mapping needs the guest fault path (KVM_RUN), not built yet');
-  }
-
-  /**
-   * Why a TDP fault on `gfn` cannot map a page, as kvm_tdp_map_page reports
-   * it, or null when it would map one: ENOENT for a shared gfn with no
-   * memslot or above the MMU's reach (the fault would be emulated MMIO),
-   * EFAULT for a private gfn without guest_memfd behind it, a
-   * guest_memfd-backed gfn whose file was closed, or a shared gfn whose
-   * userspace_addr page has no mapping (GUP fails).
-   */
-  private preFaultFailure(vm: VmObject, gfn: bigint): ['ENOENT' | 'EFAULT', string] | null {
     const x = this.x;
-    const isPrivate = HostProfile.hasPrivateMem(vm.type) && (x.attr_get(vm.id, gfn) & BigInt(KVM_MEMORY_ATTRIBUTE_PRIVATE)) !== 0n;
-    const i = gfn > this.profile.maxGfn ? -1 : x.memslot_lookup_gfn(vm.id, gfn);
-    if (i < 0) return isPrivate ? ['EFAULT', 'a private gfn with no memslot'] : ['ENOENT', 'no memslot: the access would be MMIO'];
-    const flags = x.memslot_flags(vm.id, i);
-    if (isPrivate && (flags & KVM_MEM_GUEST_MEMFD) === 0) return ['EFAULT', 'a private gfn in a memslot without guest_memfd'];
-    const fromGmem = isPrivate || (flags & KVM_MEMSLOT_GMEM_ONLY) !== 0;
-    if (fromGmem) return x.memslot_gmem_file(vm.id, i) < 0 ? ['EFAULT', 'the memslot\'s guest_memfd was closed'] : null;
-    const hva = x.memslot_userspace_addr(vm.id, i) + ((gfn - x.memslot_base_gfn(vm.id, i)) << 12n);
-    if (x.vma_find(hva) < 0) return ['EFAULT', `userspace_addr page 0x${hva.toString(16)} is not mapped`];
-    return null;
+    const r = x.kvm_vcpu_pre_fault_memory(vcpu.record, gpa, size);
+    s.gpa = x.kvm_pre_fault_gpa();
+    s.size = x.kvm_pre_fault_size();
+    if (r < 0) {
+      const name = errnoName(r) ?? 'EIO';
+      throw new KvmError(name, 'ioctl', `kvm_pre_fault_memory: gpa 0x${gpa.toString(16)}: ${PRE_FAULT_FAILURES[name] ?? 'the fault failed'}`);
+    }
   }
 
   /** Copies `values` into the caller's struct object (EFAULT when there is none) and returns it. */

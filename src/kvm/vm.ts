@@ -30,9 +30,11 @@ export class VmObject {
     this.refs++;
   }
 
-  /** Drops a reference; the last one frees the VM's memslots. */
+  /** Drops a reference; the last one frees the VM's EPT (no vCPU is left to walk it) and its memslots. */
   put(): void {
-    if (--this.refs === 0) this.core.vm_free(this.id);
+    if (--this.refs !== 0) return;
+    this.core.kvm_mmu_destroy_vm(this.id);
+    this.core.vm_free(this.id);
   }
 
   /** Slot `id` (as_id << 16 | slot) with its index in the memslot table, if it exists. */

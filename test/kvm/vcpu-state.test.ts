@@ -89,8 +89,10 @@ describe('vCPU records', () => {
     kvm.close(vcpu);
     const again = kvm.ioctl(vm, K.KVM_CREATE_VCPU, 1) as number;
     expect((kvm as unknown as { fds: { lookup(fd: number): { object: { record: number } } } }).fds.lookup(again).object.record).toBe(rec);
+    // The EPT pointer is the VM's (kvm_mmu_vcpu_init), not the one set by hand.
+    const vmId = (kvm as unknown as { fds: { lookup(fd: number): { object: { id: number } } } }).fds.lookup(vm).object.id;
     expect([word(Vcpu.Cr0), word(Vcpu.Efer), word(Vcpu.Eptp), word(Vcpu.Pkru, 4), word(Vcpu.Pkrs, 4), word(Vcpu.WalkFlags, 4)])
-      .toEqual([0x60000010n, 0n, 0n, 0n, 0n, 0n]);
+      .toEqual([0x60000010n, 0n, x.ept_make_eptp(x.kvm_mmu_ept_root(vmId), true), 0n, 0n, 0n]);
   });
 });
 
@@ -163,12 +165,12 @@ describe('KVM_TRANSLATE and KVM_PRE_FAULT_MEMORY', () => {
     const arg = { gpa: 0x200000n, size: 0x2000 };
     expect(() => kvm.ioctl(vcpu, K.KVM_PRE_FAULT_MEMORY, arg)).toThrow(fails('ENOENT', /no memslot/));
     expect(arg).toEqual({ gpa: 0x200000, size: 0x2000, flags: 0, padding: [0, 0, 0, 0, 0] });
-    expect(pf(0x100000)).toThrow(fails('EFAULT', /private gfn with no memslot/));
-    expect(pf(0x2000)).toThrow(fails('EFAULT', /without guest_memfd/));
-    expect(pf(0x10000)).toThrow(fails('EFAULT', /not mapped/));
-    expect(pf(0)).toThrow(/not built yet/);
-    expect(pf(0x20000)).toThrow(/not built yet/);
+    expect(pf(0x100000)).toThrow(fails('EFAULT', /private gfn without guest_memfd/));
+    expect(pf(0x2000)).toThrow(fails('EFAULT', /private gfn without guest_memfd/));
+    expect(pf(0x10000)).toThrow(fails('EFAULT', /unmapped userspace_addr/));
+    expect(kvm.ioctl(vcpu, K.KVM_PRE_FAULT_MEMORY, { gpa: 0, size: 0x2000 })).toMatchObject({ gpa: 0x2000, size: 0 });
+    expect(kvm.ioctl(vcpu, K.KVM_PRE_FAULT_MEMORY, { gpa: 0x20000, size: 0x1000 })).toMatchObject({ gpa: 0x21000, size: 0 });
     kvm.close(g);
-    expect(pf(0x20000)).toThrow(fails('EFAULT', /closed/));
+    expect(pf(0x22000)).toThrow(fails('EFAULT', /closed guest_memfd/));
   });
 });
