@@ -30,3 +30,8 @@ export { detectFormat } from './conformance/detect.js';
 export { conformanceJson, CONFORMANCE_SCHEMA } from './conformance/result.js';
 export type { ConformanceRun, ConformanceJson, ItemResult, FileRun, CaseFormat, Json } from './conformance/result.js';
 export { formatConformance } from './conformance/text-report.js';
+export { Program, ProgramError, REGISTERS, SYSTEM_REGISTERS, CONDITIONS } from './guest/program.js';
+export type { RegName, SysRegName, CondName, Operand, LabelRef, Width } from './guest/program.js';
+export { assemble } from './guest/assembler.js';
+export { GuestMemory, GuestPageTables, bootState, PTE, PAGE_4K, PAGE_2M, PAGE_1G } from './guest/layout.js';
+export type { GuestRegion, MapFlags, VmmAccess } from './guest/layout.js';
