@@ -290,16 +290,18 @@ describe('remote TLB shootdowns under load', () => {
     }, 60_000);
   }
 
-  it('spinning initiators (threads <= cores) get their acknowledgements too', async () => {
-    const m = await makeMachine(2, 4);
+  it('a spinning initiator (threads <= cores) gets its acknowledgements too', async () => {
+    // One vCPU thread and the initiator, declared to have a core each: the
+    // spin path, whatever this machine's cores.
+    const m = await makeMachine(1, 4);
     const { x } = m;
-    x.requests_set_threads(0, 0);
+    x.requests_set_threads(2, 2);
     x.stats_reset();
-    const results = await stress(m, 2, 500, () => x.kvm_flush_remote_tlbs(m.vm));
-    for (const r of results) expect(r.bad, `first bad read: ${JSON.stringify(r.firstBad)}`).toBe(0);
+    const results = await stress(m, 1, 1000, () => x.kvm_flush_remote_tlbs(m.vm));
+    expect(results[0].bad, `first bad read: ${JSON.stringify(results[0].firstBad)}`).toBe(0);
     const c = readCounters(m.core);
     expect(c.vcpu_ack_timeout).toBe(0);
-    expect(c.vcpu_ack_spin).toBeGreaterThan(0);
+    expect(c.vcpu_ack_spin, JSON.stringify(c)).toBeGreaterThan(0);
   }, 60_000);
 
   it('the test can fail: a flush that kicks but does not wait lets vCPUs read freed frames', async () => {
