@@ -19,7 +19,8 @@ async function run(name: string, code: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const file = new URL(`${name}.ts`, dir);
   const entry = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
-  writeFileSync(file, code.replace(/from 'gmemu'/g, `from '${entry}'`));
+  const uapi = fileURLToPath(new URL('../../src/uapi.ts', import.meta.url));
+  writeFileSync(file, code.replace(/from 'gmemu'/g, `from '${entry}'`).replace(/from 'gmemu\/uapi'/g, `from '${uapi}'`));
   await import(file.href);
 }
 
@@ -37,6 +38,18 @@ describe('README', () => {
       dmap_default_noflush: 1,
       dmap_flush_cpa: 0,
     });
+  });
+
+  it('runs the KVM uAPI example and prints what its comments say', async () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    await run('kvm-uapi', example('## The KVM uAPI'));
+    expect(log.mock.calls).toEqual([
+      [{ linear_address: 0x12345, physical_address: 0x12345, valid: 1, writeable: 1, usermode: 0, pad: [0, 0, 0, 0, 0] }],
+      [{ type: 'ept-violation', gpa: 4096n, qualification: 131n, level: 4 }],
+      [true, 0x12345n, 2 << 20, 24],
+      [2],
+      ['EINVAL', -22, 'ioctl'],
+    ]);
   });
 
   it('runs the conformance example: the default corpora pass', async () => {
