@@ -23,10 +23,12 @@ import {
 } from './layout';
 import { Cond, INSN_BYTES, Op, REG_ZERO, SysReg, Vector } from './isa';
 import { guest_read64, guest_write64, vcpu_access } from './access';
+import { emulated_gpa_ptr } from './emulate';
+import { vcpu_vm } from './requests';
 import { invlpg, invpcid, mov_cr3, mov_cr4, wrpkru } from './cr';
 import { Stat, stat_add, stat_inc } from './stats';
 import { raise_general_protection } from './paging';
-import { X86_CR4_PKE, X86_EFLAGS_AC } from './x86';
+import { X86_CR0_PE, X86_CR4_PKE, X86_EFLAGS_AC } from './x86';
 
 /** Why cpu_exec returned. */
 export enum CpuExit {
@@ -72,6 +74,13 @@ let g_op: u32 = 0;
 let g_a: u32 = 0;
 let g_width: u32 = 0;
 let g_fetch_fault: bool = false;
+
+/**
+ * The VM whose memslots the emulator reads while the host emulates this
+ * vCPU's real mode (CpuFlag.EmulateRealMode with CR0.PE = 0), else -1: the
+ * accesses go through the MMU.
+ */
+let g_emu_vm: i32 = -1;
 
 /** Instructions the last cpu_exec executed (faulting ones included). */
 let g_executed: u64 = 0;
@@ -137,6 +146,7 @@ function store_split(p0: usize, n0: u32, p1: usize, width: u32, value: u64): voi
  * byte moves. On Ok, g_p0 / g_n0 / g_p1 locate the bytes.
  */
 function data_translate(vcpu: u32, v: usize, la: u64, width: u32, kind: AccessKind): i32 {
+  if (g_emu_vm >= 0) return emulated_translate(<u32>g_emu_vm, la, width, kind == AccessKind.Write);
   const cpl = cpl_of(v);
   const ac = <u32>((load<u64>(v + Vcpu.Rflags) & X86_EFLAGS_AC) != 0);
   let r = vcpu_access(vcpu, la, kind, cpl, ac, false);
@@ -151,6 +161,23 @@ function data_translate(vcpu: u32, v: usize, la: u64, width: u32, kind: AccessKi
   g_p1 = hpa_to_ptr(load<u64>(v + Vcpu.ResHpa));
   g_p0 = p0;
   return r;
+}
+
+/**
+ * The emulator's view of the `width` bytes at `la` (real mode: flat, GVA =
+ * GPA). Ok with g_p0 / g_n0 / g_p1 set, or NoMemory when any part is MMIO.
+ */
+function emulated_translate(vm: u32, la: u64, width: u32, write: bool): i32 {
+  const p0 = emulated_gpa_ptr(vm, la, write);
+  if (p0 == 0) return AccessStatus.NoMemory;
+  const room = <u32>(PAGE_SIZE - <u32>(la & PAGE_MASK));
+  g_n0 = width < room ? width : room;
+  if (g_n0 < width) {
+    g_p1 = emulated_gpa_ptr(vm, (la | PAGE_MASK) + 1, write);
+    if (g_p1 == 0) return AccessStatus.NoMemory;
+  }
+  g_p0 = p0;
+  return AccessStatus.Ok;
 }
 
 /**
@@ -228,6 +255,12 @@ export function cpu_emulate_mmio(vcpu: u32, gpa: u64): i32 {
   const exit = mmio_exit(v, load<u64>(v + Vcpu.Rip), gpa);
   if (exit == CpuExit.Mmio) stat_inc(Stat.MmioExits);
   return exit;
+}
+
+/** An emulated load or store that reached MMIO: the exit, with the access's address as its GPA (real mode is flat). */
+function emulated_mmio(v: usize, rip: u64, gpa: u64): i32 {
+  stat_inc(Stat.MmioExits);
+  return mmio_exit(v, rip, gpa);
 }
 
 /** Instructions the last cpu_exec executed. */
@@ -314,6 +347,14 @@ function bulk(vcpu: u32, v: usize, copy: bool): i32 {
 
 /** Translates the fetch of the instruction at `rip` and keeps its page. Returns AccessStatus. */
 function fetch_page(vcpu: u32, v: usize, rip: u64): i32 {
+  if (g_emu_vm >= 0) {
+    const p = emulated_gpa_ptr(<u32>g_emu_vm, rip, false);
+    if (p == 0) return AccessStatus.NoMemory;
+    g_code_vcpu = vcpu;
+    g_code_page = rip & ~PAGE_MASK;
+    g_code_ptr = p - <usize>(rip & PAGE_MASK);
+    return AccessStatus.Ok;
+  }
   const r = vcpu_access(vcpu, rip, AccessKind.Fetch, cpl_of(v), 0, false);
   if (r != AccessStatus.Ok) return r;
   g_code_vcpu = vcpu;
@@ -332,6 +373,15 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
   let left = budget;
   let exit: i32 = CpuExit.Budget;
   if (g_code_vcpu != vcpu) code_drop();
+  g_emu_vm = -1;
+  if ((load<u32>(v + Vcpu.CpuFlags) & CpuFlag.EmulateRealMode) != 0 && (load<u64>(v + Vcpu.Cr0) & X86_CR0_PE) == 0) {
+    g_emu_vm = vcpu_vm(vcpu);
+    // The emulator reads the memslots of the vCPU's VM: a record with none has nothing to run.
+    if (g_emu_vm < 0) {
+      g_executed = 0;
+      return CpuExit.Internal;
+    }
+  }
   while (left != 0) {
     left--;
     // Fetch. An instruction starts on a multiple of INSN_BYTES: a jump elsewhere is #GP(0).
@@ -395,7 +445,7 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
       case Op.Ld: {
         if (!width_ok(c)) { ud = true; break; }
         g_op = op; g_a = a; g_width = c;
-        if (c == 8) {
+        if (c == 8 && g_emu_vm < 0) {
           const value = guest_read64(vcpu, opnd);
           status = load<u32>(v + Vcpu.ResStatus);
           if (status == AccessStatus.Ok) set_reg(v, a, value);
@@ -403,18 +453,20 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
         }
         status = data_translate(vcpu, v, opnd, c, AccessKind.Read);
         if (status == AccessStatus.Ok) set_reg(v, a, load_split(g_p0, g_n0, g_p1, c));
+        else if (status == AccessStatus.NoMemory && g_emu_vm >= 0) exit = emulated_mmio(v, rip, opnd);
         break;
       }
       case Op.St: {
         if (!width_ok(c)) { ud = true; break; }
         g_op = op; g_a = a; g_width = c;
-        if (c == 8) {
+        if (c == 8 && g_emu_vm < 0) {
           guest_write64(vcpu, opnd, reg(v, a));
           status = load<u32>(v + Vcpu.ResStatus);
           break;
         }
         status = data_translate(vcpu, v, opnd, c, AccessKind.Write);
         if (status == AccessStatus.Ok) store_split(g_p0, g_n0, g_p1, c, reg(v, a));
+        else if (status == AccessStatus.NoMemory && g_emu_vm >= 0) exit = emulated_mmio(v, rip, opnd);
         break;
       }
       case Op.Copy:
@@ -543,6 +595,10 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
       case Op.Nop: break;
       default: ud = true;
     }
+    if (exit == CpuExit.Mmio) {
+      next = rip;
+      status = AccessStatus.Ok;
+    }
     if (ud) {
       exit = deliver_or_shutdown(v, rip, Vector.Ud, 0);
       if (exit >= 0) break;
@@ -561,12 +617,20 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
     if (exit != CpuExit.Budget) break;
   }
   if (exit != CpuExit.Budget) code_drop();
+  // An instruction that stopped at an EPT fault runs again from its start: it was not executed yet.
+  if (exit == CpuExit.EptFault) left++;
   store<u64>(v + Vcpu.Rip, rip);
   g_executed = budget - left;
   store<u64>(v + Vcpu.InsnCount, load<u64>(v + Vcpu.InsnCount) + g_executed);
   stat_add(Stat.GuestInsn, g_executed);
   if (exit == CpuExit.Io) stat_inc(Stat.IoExits);
   return exit;
+}
+
+/** Sets the CpuFlag bits: what KVM_SET_SREGS and the host profile say about the vCPU's mode. */
+export function cpu_set_flags(vcpu: u32, flags: u32): void {
+  store<u32>(vcpu_ptr(vcpu) + Vcpu.CpuFlags, flags);
+  code_drop();
 }
 
 /** Whether the vCPU is in 64-bit mode (is_64_bit_hypercall). */

@@ -70,7 +70,8 @@ export { VcpuMode, VCPU_MODE_MASK, VCPU_MODE_WAITER } from './layout';
 export { InspectFault, inspect_bad_pfn, inspect_used_frames, inspect_free_list, inspect_orphan_frames, inspect_gmem, inspect_gmem_next } from './inspect';
 export { CpuFlag, RunPending, KvmRun, KVM_RUN_BYTES } from './layout';
 export { Op, Cond, SysReg, Vector, Reg, INSN_BYTES, REG_ZERO } from './isa';
-export { CpuExit, PIO_DATA_OFFSET, cpu_exec, cpu_executed, cpu_code_drop, cpu_emulate_mmio, cpu_long_mode } from './cpu';
+export { CpuExit, PIO_DATA_OFFSET, cpu_exec, cpu_executed, cpu_code_drop, cpu_emulate_mmio, cpu_long_mode, cpu_set_flags } from './cpu';
+export { RUN_SLICE, vcpu_run } from './run';
 export {
   PageFaultResult, PFERR_PRESENT_MASK, PFERR_WRITE_MASK, PFERR_USER_MASK, PFERR_FETCH_MASK, PFERR_GUEST_FINAL_MASK,
   PFERR_GUEST_PAGE_MASK, PFERR_PRIVATE_ACCESS, KVM_MEMORY_EXIT_FLAG_PRIVATE, EPT_OWNER_BASE,

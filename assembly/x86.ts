@@ -3,6 +3,7 @@
 // Names follow the kernel's (arch/x86/include/asm/processor-flags.h,
 // pgtable_types.h, kvm_host.h); values are the Intel SDM's (Vol. 3A ch. 2, 4).
 
+export const X86_CR0_PE: u64 = 1 << 0;
 export const X86_CR0_WP: u64 = 1 << 16;
 export const X86_CR0_PG: u64 = 1 << 31;
 

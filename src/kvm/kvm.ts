@@ -14,7 +14,7 @@ import { VmmMemory } from '../host/vmm-memory.js';
 import {
   KVM_API_VERSION, KVM_CAP_EXIT_HYPERCALL, KVM_CHECK_EXTENSION, KVM_CREATE_GUEST_MEMFD, KVM_CREATE_VCPU, KVM_CREATE_VM,
   KVM_ENABLE_CAP, KVM_GET_API_VERSION, KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_SUPPORTED_CPUID, KVM_GET_VCPU_MMAP_SIZE,
-  KVM_PRE_FAULT_MEMORY, KVM_SET_CPUID2, KVM_SET_MEMORY_ATTRIBUTES, KVM_SET_REGS, KVM_SET_SREGS,
+  KVM_PRE_FAULT_MEMORY, KVM_RUN, KVM_SET_CPUID2, KVM_SET_MEMORY_ATTRIBUTES, KVM_SET_REGS, KVM_SET_SREGS,
   KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_TRANSLATE,
   F_GETFD, F_GETFL, F_SETFD, FD_CLOEXEC, GUEST_MEMFD_FLAG_MMAP,
   O_LARGEFILE, O_RDWR, SEEK_HOLE,
@@ -41,6 +41,7 @@ import type { KvmStats } from './stats.js';
 import { translateLinear } from './translate.js';
 import { translateAccess } from './walk-trace.js';
 import type { Translation } from './walk-trace.js';
+import { KvmRunState, runVcpu } from './run.js';
 import { KVM_REGS, KVM_SREGS, VcpuState } from './vcpu-state.js';
 import { VmObject } from './vm.js';
 
@@ -74,6 +75,8 @@ interface VcpuObject {
   readonly id: number;
   readonly record: number;
   readonly state: VcpuState;
+  /** Its struct kvm_run. */
+  readonly run: KvmRunState;
 }
 
 type Ioctl = (file: OpenFile, arg: unknown) => unknown;
@@ -184,6 +187,7 @@ export class Kvm {
           case KVM_SET_CPUID2: return (f, a) => this.setCpuid2(f, a);
           case KVM_TRANSLATE: return (f, a) => this.translateIoctl(f, a);
           case KVM_PRE_FAULT_MEMORY: return (f, a) => this.preFaultMemory(f, a);
+          case KVM_RUN: return (f, a) => this.runIoctl(f, a);
         }
         return undefined;
       case 'guest_memfd':
@@ -250,7 +254,11 @@ export class Kvm {
     if (this.freeRecords.length === 0) throw new KvmError('EINVAL', 'ioctl', 'every vCPU record of the machine is in use (Kvm.open maxVcpus)');
     if (vm.vcpuIds.has(Number(id))) throw new KvmError('EEXIST', 'ioctl', `vcpu id ${id} exists in this VM`);
     const record = this.freeRecords.pop() as number;
-    const vcpu: VcpuObject = { vm, id: Number(id), record, state: new VcpuState(this.x, record) };
+    const vcpu: VcpuObject = {
+      vm, id: Number(id), record,
+      state: new VcpuState(this.x, record, this.core.memory, this.profile.paging === 'shadow'),
+      run: new KvmRunState(this.x, this.core.memory, record),
+    };
     vm.vcpuIds.add(vcpu.id);
     // From here the VM's remote requests (TLB shootdowns) reach the record.
     this.x.vcpu_vm_attach(record, vm.id);
@@ -421,6 +429,20 @@ export class Kvm {
     const s = structArg(arg, KVM_TRANSLATION, 'ioctl');
     const out = translateLinear(this.x, vcpu.vm.id, this.vmm, vcpu.state.guestControl(), field(s, 'linear_address'));
     return this.fill(arg, { ...s, ...out, writeable: 1n, usermode: 0n }, 'kvm_translation');
+  }
+
+  /** KVM_RUN: the guest runs in this thread until an exit (assembly/run.ts); the exit is in runState(fd). */
+  private runIoctl(file: OpenFile, arg: unknown): number {
+    if (Kvm.intArgOf(arg, 'arg') !== 0n) throw new KvmError('EINVAL', 'ioctl', 'KVM_RUN takes no argument (arg must be 0)');
+    const vcpu = file.object as VcpuObject;
+    return runVcpu(this.x, vcpu.run, vcpu.record, vcpu.vm.hypercallExitMask);
+  }
+
+  /** The struct kvm_run of vCPU fd `fd` (what mmap of the fd shows in Linux), as a live view. */
+  runState(fd: number): KvmRunState {
+    const file = this.fds.get(fd, 'mmap');
+    if (file.kind !== 'vcpu') throw new KvmError('EINVAL', 'mmap', `fd ${fd} is a ${file.kind} fd, not a vCPU fd: it has no struct kvm_run`);
+    return (file.object as VcpuObject).run;
   }
 
   /**
@@ -626,9 +648,9 @@ export class Kvm {
       const g = file.object as GuestMemfd;
       return { kind: 'guest_memfd', file: g.file, mmapAllowed: (g.flags & BigInt(GUEST_MEMFD_FLAG_MMAP)) !== 0n };
     }
-    // Linux maps struct kvm_run there; it comes with KVM_RUN, and no errno
-    // would be true to Linux meanwhile.
-    if (file.kind === 'vcpu') throw new Error('gmemu: mmap of a vCPU fd (struct kvm_run) comes with KVM_RUN, not built yet');
+    // Linux maps struct kvm_run there; gmemu's is runState(fd), and no errno
+    // would be true to Linux for mapping it.
+    if (file.kind === 'vcpu') throw new Error('gmemu: mmap of a vCPU fd: use kvm.runState(fd) for its struct kvm_run');
     return { kind: 'no-mmap', what: `a ${file.kind} fd` };
   }
 

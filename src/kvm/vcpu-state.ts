@@ -1,8 +1,10 @@
 // A vCPU's architectural state as KVM_GET/SET_REGS and KVM_GET/SET_SREGS
 // carry it (struct kvm_regs, struct kvm_sregs in arch/x86/include/uapi/asm/kvm.h),
 // and KVM_SET_SREGS's validity rules (kvm_is_valid_sregs in arch/x86/kvm/x86.c).
-// The registers the MMU reads (CR0, CR3, CR4, EFER, RFLAGS, CPL) are also
-// stored into the vCPU's record in shared memory.
+// The general registers, RIP and RFLAGS live only in the vCPU's record in
+// shared memory, where the guest interpreter changes them; so do the
+// registers the MMU reads (CR0, CR2, CR3, CR4, EFER, CPL), which KVM_GET_SREGS
+// reads back after the guest ran.
 
 import type { CoreExports } from '../core/wasm.js';
 import {
@@ -13,12 +15,15 @@ import type { StructSpec, StructValue } from './args.js';
 import type { GuestControl } from '../reference/types.js';
 import { GuestCpuid } from './cpuid.js';
 
+/** struct kvm_regs's field order. */
+const REG_FIELDS = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip', 'rflags'] as const;
+
+/** The general registers in x86 encoding order, as the vCPU record holds them (Vcpu.Gpr). */
+const GPR_ORDER = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as const;
+
 export const KVM_REGS: StructSpec = {
   name: 'kvm_regs',
-  fields: Object.fromEntries(
-    ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip', 'rflags']
-      .map((r) => [r, 'u64' as const]),
-  ),
+  fields: Object.fromEntries(REG_FIELDS.map((r) => [r, 'u64' as const])),
   required: [],
 };
 
@@ -77,23 +82,41 @@ function resetState(): { regs: StructValue; sregs: StructValue } {
 }
 
 export class VcpuState {
-  private regs: StructValue;
   private sregs: StructValue;
 
   /** The guest CPUID (empty until KVM_SET_CPUID2). */
   private cpuid = new GuestCpuid();
+  /** The vCPU record, as bytes. */
+  private readonly view: DataView;
+  private readonly base: number;
 
   constructor(
     private readonly core: CoreExports,
     /** The vCPU's record in shared memory. */
     readonly record: number,
+    memory: WebAssembly.Memory,
+    /** The host runs real mode through KVM's emulator (the 'shadow' profile's probe host). */
+    private readonly emulateRealMode = false,
   ) {
-    ({ regs: this.regs, sregs: this.sregs } = resetState());
+    this.view = new DataView(memory.buffer);
+    this.base = core.vcpu_ptr(record);
+    const reset = resetState();
+    this.sregs = reset.sregs;
     // The record may have served a closed vCPU: nothing of it may leak into this one.
+    new Uint8Array(memory.buffer, this.base + core.Vcpu.Gpr, core.Vcpu.PioData + 8 - core.Vcpu.Gpr).fill(0);
     core.vcpu_set_ept(record, 0n, 0, 0);
     core.vcpu_set_pkeys(record, 0, 0);
     core.vcpu_set_walk_flags(record, 0);
+    this.setRegs(reset.regs);
     this.storeToRecord();
+  }
+
+  private u64(offset: number): bigint {
+    return this.view.getBigUint64(this.base + offset, true);
+  }
+
+  private setU64(offset: number, value: bigint): void {
+    this.view.setBigUint64(this.base + offset, BigInt.asUintN(64, value), true);
   }
 
   /** KVM_SET_CPUID2: the features the MMU sees change with it. */
@@ -103,16 +126,34 @@ export class VcpuState {
   }
 
   getRegs(): StructValue {
-    return structuredClone(this.regs);
+    const V = this.core.Vcpu;
+    const regs: StructValue = {};
+    for (const r of REG_FIELDS) {
+      regs[r] = r === 'rip' ? this.u64(V.Rip) : r === 'rflags' ? this.u64(V.Rflags) : this.u64(V.Gpr + 8 * GPR_ORDER.indexOf(r));
+    }
+    return regs;
   }
 
   setRegs(regs: StructValue): void {
-    this.regs = { ...regs, rflags: field(regs, 'rflags') | RFLAGS_FIXED };
-    this.core.vcpu_set_rflags(this.record, field(this.regs, 'rflags'));
+    const V = this.core.Vcpu;
+    for (const r of GPR_ORDER) this.setU64(V.Gpr + 8 * GPR_ORDER.indexOf(r), field(regs, r));
+    this.setU64(V.Rip, field(regs, 'rip'));
+    this.core.vcpu_set_rflags(this.record, field(regs, 'rflags') | RFLAGS_FIXED);
   }
 
+  /** The sregs, with what the guest may have changed since (CR2, CR3, CR4, and CPL as SS/CS.DPL) read back from the record. */
   getSregs(): StructValue {
-    return structuredClone(this.sregs);
+    const V = this.core.Vcpu;
+    const s = structuredClone(this.sregs);
+    s.cr2 = this.u64(V.Cr2);
+    s.cr3 = this.u64(V.Cr3);
+    s.cr4 = this.u64(V.Cr4);
+    if ((field(s, 'cr0') & X86_CR0_PE) !== 0n) {
+      const cpl = BigInt(this.view.getUint32(this.base + V.Cpl, true));
+      (s.cs as StructValue).dpl = cpl;
+      (s.ss as StructValue).dpl = cpl;
+    }
+    return s;
   }
 
   /** Why `sregs` is not a state KVM_SET_SREGS accepts, or null (kvm_is_valid_sregs). */
@@ -172,8 +213,11 @@ export class VcpuState {
     const c = this.core;
     const s = this.sregs;
     c.vcpu_set_state(this.record, field(s, 'cr0'), field(s, 'cr3'), field(s, 'cr4'), field(s, 'efer'));
-    c.vcpu_set_rflags(this.record, field(this.regs, 'rflags'));
+    this.setU64(c.Vcpu.Cr2, field(s, 'cr2'));
     c.vcpu_set_cpl(this.record, this.cpl);
     c.vcpu_set_features(this.record, this.cpuid.features);
+    // 64-bit mode is EFER.LMA with CS.L (is_64_bit_mode).
+    const long = (field(s, 'efer') & EFER_LMA) !== 0n && field(nested(s, 'cs'), 'l') !== 0n;
+    c.cpu_set_flags(this.record, (long ? c.CpuFlag.Long64 : 0) | (this.emulateRealMode ? c.CpuFlag.EmulateRealMode : 0));
   }
 }
