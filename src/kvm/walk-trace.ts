@@ -99,19 +99,11 @@ function accessOf(core: Core, record: number, opts: unknown): { access: AccessTy
   return { access: access as AccessType, cpl, ac };
 }
 
-/**
- * Walks `gva` for the vCPU on `record` with the trace on. The vCPU must have
- * an EPT: without one the walker takes guest-physical addresses as host
- * ones, which a VM's guest-physical space is not.
- */
+/** Walks `gva` for the vCPU on `record` (over its VM's EPT) with the trace on. */
 export function translateAccess(core: Core, record: number, gva: unknown, opts: unknown): Translation {
   const x = core.exports;
   const la = intArg(gva, 'u64', 'gva', 'translate');
   const { access, cpl, ac } = accessOf(core, record, opts);
-  const view = new DataView(core.memory.buffer);
-  if (view.getBigUint64(x.vcpu_ptr(record) + x.Vcpu.Eptp, true) === 0n) {
-    throw new KvmError('EOPNOTSUPP', 'translate', 'the vCPU has no EPT: its VM\'s guest-physical memory is not mapped for the walker');
-  }
   const kind = { read: x.AccessKind.Read, write: x.AccessKind.Write, fetch: x.AccessKind.Fetch }[access];
   x.stats_select(1 + record);
   x.trace_begin(record);

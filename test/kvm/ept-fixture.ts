@@ -1,14 +1,9 @@
-// A VM whose guest RAM is one anonymous memslot at GPA 0, and a vCPU whose
-// EPT maps that RAM page by page to the frames behind the VMM's mapping, as
-// KVM's TDP MMU would once every page had faulted in. kvm.translate needs an
-// EPT; the fixture builds it through the core, so the walk tests do not wait
-// for the fault path.
+// A VM whose guest RAM is one anonymous memslot at GPA 0, every page of it
+// mapped in the VM's EPT by KVM_PRE_FAULT_MEMORY, and one vCPU: what a walk
+// test needs to see 2D walks that reach guest memory.
 
 import { Kvm } from '../../src/kvm/kvm.js';
 import * as K from '../../src/uapi.js';
-
-/** Read, write and execute, write-back memory type. */
-export const EPT_RWX_WB = 7 | (6 << 3);
 
 export interface EptGuest {
   kvm: Kvm;
@@ -16,18 +11,20 @@ export interface EptGuest {
   vcpu: number;
   /** The vCPU's record: the first one a fresh Kvm hands out. */
   record: number;
+  /** The VM's id in the core. */
+  vmId: number;
   /** The VMM's mapping of guest RAM. */
   mem: bigint;
   ramBytes: number;
-  /** The EPT's root frame. */
+  /** The root frame of the VM's EPT. */
   root: number;
   put64(gpa: bigint | number, value: bigint): void;
   get64(gpa: bigint | number): bigint;
-  /** Sets the vCPU's paging registers (long mode when CR0.PG is on). */
+  /** Sets the vCPU's paging registers (long mode when EFER.LMA is set). */
   sregs(cr0: bigint, cr3: bigint, cr4: bigint, efer: bigint): void;
 }
 
-export async function eptGuest(ramBytes: number, options: { ramMiB?: number; eptAd?: boolean } = {}): Promise<EptGuest> {
+export async function eptGuest(ramBytes: number, options: { ramMiB?: number } = {}): Promise<EptGuest> {
   const kvm = await Kvm.open({ ramMiB: options.ramMiB ?? 128, maxVcpus: 2 });
   const x = kvm.core.exports;
   const vm = kvm.ioctl(kvm.fd, K.KVM_CREATE_VM, 0) as number;
@@ -35,14 +32,9 @@ export async function eptGuest(ramBytes: number, options: { ramMiB?: number; ept
   kvm.ioctl(vm, K.KVM_SET_USER_MEMORY_REGION, { slot: 0, guest_phys_addr: 0, memory_size: ramBytes, userspace_addr: mem });
   const vcpu = kvm.ioctl(vm, K.KVM_CREATE_VCPU, 0) as number;
   const record = 0;
-  const root = x.ept_root_alloc(1);
-  for (let gpa = 0; gpa < ramBytes; gpa += 4096) {
-    if (x.gup_pfn(mem + BigInt(gpa), true, 0) !== 0) throw new Error(`fixture: GUP of guest page 0x${gpa.toString(16)} failed`);
-    const pfn = x.vma_pfn();
-    if (x.ept_map(root, BigInt(gpa), BigInt(pfn) << 12n, 12, EPT_RWX_WB, 1) !== 0) throw new Error('fixture: ept_map failed');
-    x.frame_put(pfn);
-  }
-  x.vcpu_set_ept(record, x.ept_make_eptp(root, options.eptAd ?? true), 46 | x.EptCap.ExecOnly | x.EptCap.Page1g, 1);
+  const range = kvm.ioctl(vcpu, K.KVM_PRE_FAULT_MEMORY, { gpa: 0, size: ramBytes }) as { size: number };
+  if (range.size !== 0) throw new Error(`fixture: pre-fault left 0x${range.size.toString(16)} bytes unmapped`);
+  const vmId = x.vcpu_vm(record);
   const put64 = (gpa: bigint | number, value: bigint) => {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setBigUint64(0, value, true);
@@ -53,5 +45,5 @@ export async function eptGuest(ramBytes: number, options: { ramMiB?: number; ept
     const lma = (efer & K.EFER_LMA) !== 0n;
     kvm.ioctl(vcpu, K.KVM_SET_SREGS, { cr0, cr3, cr4, efer, cs: { l: lma ? 1 : 0 } });
   };
-  return { kvm, vm, vcpu, record, mem, ramBytes, root, put64, get64, sregs };
+  return { kvm, vm, vcpu, record, vmId, mem, ramBytes, root: x.kvm_mmu_ept_root(vmId), put64, get64, sregs };
 }

@@ -29,12 +29,8 @@ describe('kvm.stats', () => {
   it('counts a vCPU\'s walks in its own fd, their sum in the VM\'s, and the host\'s work only in /dev/kvm', async () => {
     const g = await eptGuest(0x10_0000, { ramMiB: 16 });
     const { kvm } = g;
-    // Two vCPUs of one VM, both with the first vCPU's EPT and paging state.
+    // Two vCPUs of one VM (so on one EPT) with the same paging state.
     const second = kvm.ioctl(g.vm, K.KVM_CREATE_VCPU, 1) as number;
-    const x = kvm.core.exports;
-    const v = new DataView(kvm.core.memory.buffer);
-    const eptp = v.getBigUint64(x.vcpu_ptr(g.record) + x.Vcpu.Eptp, true);
-    x.vcpu_set_ept(1, eptp, v.getUint32(x.vcpu_ptr(g.record) + x.Vcpu.EptCaps, true), 1);
     g.put64(0x1000, 0x2003n); g.put64(0x2000, 0x3003n); g.put64(0x3000, 0x83n);
     g.sregs(LONG_MODE.cr0, 0x1000n, LONG_MODE.cr4, LONG_MODE.efer);
     kvm.ioctl(second, K.KVM_SET_SREGS, { cr0: LONG_MODE.cr0, cr3: 0x1000n, cr4: LONG_MODE.cr4, efer: LONG_MODE.efer, cs: { l: 1 } });

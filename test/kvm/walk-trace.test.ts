@@ -169,7 +169,7 @@ describe('kvm.translate', () => {
     });
   });
 
-  it('names the argument it refuses, and needs a vCPU fd whose vCPU has an EPT', async () => {
+  it('names the argument it refuses, and needs a vCPU fd', async () => {
     const g = await eptGuest(0x10_0000, { ramMiB: 16 });
     const { kvm } = g;
     const code = (f: () => unknown) => {
@@ -187,9 +187,11 @@ describe('kvm.translate', () => {
     expect(code(() => kvm.translate(g.vcpu, 0, 'read'))).toMatch(/^EINVAL: .*options must be an object/);
     expect(code(() => kvm.translate(g.vm, 0))).toMatch(/^EINVAL: .*not a vCPU fd/);
     expect(code(() => kvm.translate(99, 0))).toMatch(/^EBADF: .*fd 99 is not open/);
-    // A new vCPU runs on its VM's own EPT, empty until a fault maps a page.
+    // Another vCPU walks over the same EPT, the VM's (here with paging off).
     const other = kvm.ioctl(g.vm, K.KVM_CREATE_VCPU, 1);
-    expect(kvm.translate(other as number, 0).fault).toMatchObject({ type: 'ept-violation', gpa: 0n });
+    const flat = kvm.translate(other as number, 0x1234);
+    expect(flat).toMatchObject({ ok: true, gpa: 0x1234n });
+    expect(flat.references.filter((r) => r.op === 'read').map((r) => r.table)).toEqual(['ept', 'ept', 'ept', 'ept']);
     kvm.close(g.vcpu);
     expect(code(() => kvm.translate(g.vcpu, 0))).toMatch(/^EBADF/);
   });
