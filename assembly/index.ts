@@ -67,7 +67,10 @@ export {
   vcpu_service_requests, kvm_make_all_cpus_request, kvm_flush_remote_tlbs,
 } from './requests';
 export { VcpuMode, VCPU_MODE_MASK, VCPU_MODE_WAITER } from './layout';
-export { InspectFault, inspect_bad_pfn, inspect_used_frames, inspect_free_list, inspect_orphan_frames, inspect_gmem, inspect_gmem_next } from './inspect';
+export {
+  InspectFault, inspect_bad_pfn, inspect_bad_gpa, inspect_used_frames, inspect_free_list, inspect_orphan_frames, inspect_gmem,
+  inspect_gmem_next, inspect_ept, inspect_tlb,
+} from './inspect';
 export { CpuFlag, RunPending, KvmRun, KVM_RUN_BYTES } from './layout';
 export { Op, Cond, SysReg, Vector, Reg, INSN_BYTES, REG_ZERO } from './isa';
 export { CpuExit, PIO_DATA_OFFSET, cpu_exec, cpu_executed, cpu_code_drop, cpu_emulate_mmio, cpu_long_mode, cpu_set_flags } from './cpu';

@@ -1,18 +1,26 @@
 // Consistency checks over the whole machine, for the property tests: frame
-// accounting, frame owners, and guest_memfd page caches. Each check scans
-// the shared tables in one call and returns the first rule it finds broken
-// (0 when none), with the frame that broke it in inspect_bad_pfn(). They take
-// no locks: they are meant for a quiescent machine, between two calls.
+// accounting, frame owners, guest_memfd page caches, and whether each VM's
+// EPT and each vCPU's TLB still agree with the memory behind them. Each check
+// scans the shared tables in one call and returns the first rule it finds
+// broken (0 when none), with the frame that broke it in inspect_bad_pfn()
+// (and the address in inspect_bad_gpa()). They take no locks: they are meant
+// for a quiescent machine, between two calls.
 
-import { ATTR_OWNER_BASE } from './attributes';
+import { ATTR_OWNER_BASE, KVM_MEMORY_ATTRIBUTE_PRIVATE, attr_get } from './attributes';
+import { ept_hpa, ept_make_eptp, ept_rights, ept_walk } from './ept';
 import { GMEM_OWNER_BASE, gmem_lookup_pfn } from './gmem';
 import {
-  Frame, FrameKind, GMEM_MAX_FILES, GmemInode, Hdr, VM_MAX, VmRec,
-  free_stack_ptr, frame_meta_ptr, gmem_inode_ptr, header_ptr, ram_frames, vm_ptr,
+  AccessKind, AccessStatus, Frame, FrameKind, GMEM_MAX_FILES, GmemInode, Hdr, TLB_ENTRY_BYTES, TLB_SETS, TLB_WAYS,
+  TlbEntry, VM_MAX, Vcpu, VmMmuFlag, VmRec,
+  free_stack_ptr, frame_meta_ptr, gmem_inode_ptr, header_ptr, ram_bytes, ram_frames, tlb_ptr, vcpu_ptr, vm_ptr,
 } from './layout';
+import { memslot_base_gfn, memslot_flags, memslot_gmem_file, memslot_gmem_pgoff, memslot_lookup_gfn, memslot_userspace_addr } from './memslot';
+import { EPT_OWNER_BASE, kvm_mmu_ept_root } from './mmu';
+import { KVM_MEMSLOT_GMEM_ONLY } from './mmu-invalidate';
 import { PFN_NONE } from './phys';
+import { KVM_REQUEST_MASK, KVM_REQ_TLB_FLUSH, KVM_REQ_TLB_FLUSH_CURRENT, KVM_REQ_TLB_FLUSH_GUEST } from './requests';
 import { RADIX_INDEX_LIMIT, RADIX_NONE, radix_next } from './radix';
-import { VMM_OWNER } from './vma';
+import { VMM_OWNER, mm_lookup_pfn } from './vma';
 
 /** Which rule a check found broken. */
 export enum InspectFault {
@@ -31,13 +39,34 @@ export enum InspectFault {
   GmemStrayPage,
   /** A guest_memfd file outlives the VM it was created for. */
   GmemWithoutVm,
+  /** An EPT entry that the walk finds misconfigured. */
+  EptMisconfigured,
+  /** An EPT leaf for a gfn no memslot covers. */
+  EptLeafWithoutSlot,
+  /** An EPT leaf pointing at a frame that is free. */
+  EptLeafFreeFrame,
+  /** An EPT leaf pointing at a frame that is not the gfn's backing now. */
+  EptLeafStale,
+  /** A writable EPT leaf in a read-only memslot. */
+  EptLeafWritableReadonly,
+  /** A TLB entry whose translation its VM's EPT no longer makes. */
+  TlbEntryStale,
 }
 
+const KVM_MEM_READONLY: u32 = 1 << 1;
+const EPT_WRITE: u32 = 1 << 1;
+
 let g_bad_pfn: u32 = PFN_NONE;
+let g_bad_gpa: u64 = 0;
 
 /** The frame the last failed check names (PFN_NONE when it names none). */
 export function inspect_bad_pfn(): u32 {
   return g_bad_pfn;
+}
+
+/** The guest-physical address the last failed EPT or TLB check names. */
+export function inspect_bad_gpa(): u64 {
+  return g_bad_gpa;
 }
 
 @inline function fail(fault: InspectFault, pfn: u32): InspectFault {
@@ -97,8 +126,7 @@ export function inspect_free_list(): InspectFault {
 /**
  * Every frame in use has an owner that exists: the kernel (owner 0: the
  * direct map's split tables), the VMM process, a guest_memfd file that is
- * still in use, or a VM still in use (its attribute tree). EPT tables are
- * not covered until the VM's EPT has an owner of its own.
+ * still in use, or a VM still in use (its attribute tree, its EPT tables).
  */
 export function inspect_orphan_frames(): InspectFault {
   for (let pfn: u32 = 0; pfn < ram_frames(); pfn++) {
@@ -107,6 +135,7 @@ export function inspect_orphan_frames(): InspectFault {
     let exists = owner == 0 || owner == VMM_OWNER;
     if (owner >= GMEM_OWNER_BASE && owner - GMEM_OWNER_BASE < GMEM_MAX_FILES) exists = gmem_in_use(owner - GMEM_OWNER_BASE);
     else if (owner >= ATTR_OWNER_BASE && owner - ATTR_OWNER_BASE < VM_MAX) exists = vm_in_use(owner - ATTR_OWNER_BASE);
+    else if (owner >= EPT_OWNER_BASE && owner - EPT_OWNER_BASE < VM_MAX) exists = vm_in_use(owner - EPT_OWNER_BASE);
     if (!exists) return fail(InspectFault.OrphanFrame, pfn);
   }
   return InspectFault.None;
@@ -150,3 +179,76 @@ export function inspect_gmem_next(id: u32, from: u64): u64 {
   if (id >= GMEM_MAX_FILES || !gmem_in_use(id)) return RADIX_NONE;
   return radix_next(load<u32>(gmem_inode_ptr(id) + GmemInode.CacheRoot), from, RADIX_INDEX_LIMIT);
 }
+
+/**
+ * Every EPT leaf of VM `vm` below gfn `gfn_end` maps what the gfn is backed
+ * by now: a memslot covers the gfn; the frame is in use; it is the
+ * guest_memfd page at the slot's offset when the gfn is private or the slot
+ * is guest_memfd-only, else the VMM's page at the slot's userspace address;
+ * and it is not writable in a read-only slot. A leaf that fails this is what
+ * a missing zap leaves behind (after a punch, a conversion, a munmap, a
+ * memslot change). `caps` are the vCPUs' EptCaps, for the walk's
+ * misconfiguration checks. The walk runs without EPT A/D, so it changes
+ * nothing. A VM that does not exist has nothing to check.
+ */
+export function inspect_ept(vm: u32, gfn_end: u64, caps: u32): InspectFault {
+  if (vm >= VM_MAX || !vm_in_use(vm)) return InspectFault.None;
+  const eptp = ept_make_eptp(kvm_mmu_ept_root(vm), false);
+  const has_private = (load<u32>(vm_ptr(vm) + VmRec.MmuFlags) & VmMmuFlag.HasPrivateMem) != 0;
+  for (let gfn: u64 = 0; gfn < gfn_end; gfn++) {
+    const gpa = gfn << 12;
+    const r = ept_walk(eptp, gpa, AccessKind.Read, false, false, caps);
+    if (r == AccessStatus.EptViolation) continue;
+    g_bad_gpa = gpa;
+    if (r != AccessStatus.Ok) return fail(InspectFault.EptMisconfigured, PFN_NONE);
+    const pfn = <u32>(ept_hpa() >> 12);
+    const i = memslot_lookup_gfn(vm, gfn);
+    if (i < 0) return fail(InspectFault.EptLeafWithoutSlot, pfn);
+    if (pfn >= ram_frames() || refcount(pfn) == 0) return fail(InspectFault.EptLeafFreeFrame, pfn);
+    const flags = memslot_flags(vm, i);
+    const offset = gfn - memslot_base_gfn(vm, i);
+    const is_private = has_private && (attr_get(vm, gfn) & KVM_MEMORY_ATTRIBUTE_PRIVATE) != 0;
+    const backing = is_private || (flags & KVM_MEMSLOT_GMEM_ONLY) != 0
+      ? gmem_lookup_pfn(<u32>memslot_gmem_file(vm, i), memslot_gmem_pgoff(vm, i) + offset)
+      : mm_lookup_pfn(memslot_userspace_addr(vm, i) + (offset << 12));
+    if (backing != pfn) return fail(InspectFault.EptLeafStale, pfn);
+    if ((flags & KVM_MEM_READONLY) != 0 && (ept_rights() & EPT_WRITE) != 0) return fail(InspectFault.EptLeafWritableReadonly, pfn);
+  }
+  return InspectFault.None;
+}
+
+/** The request bits that make a vCPU flush its TLB before it enters the guest again. */
+@inline function tlb_flush_requests(): u64 {
+  return (<u64>1 << <u64>(KVM_REQ_TLB_FLUSH & KVM_REQUEST_MASK)) |
+    (<u64>1 << <u64>(KVM_REQ_TLB_FLUSH_CURRENT & KVM_REQUEST_MASK)) |
+    (<u64>1 << <u64>(KVM_REQ_TLB_FLUSH_GUEST & KVM_REQUEST_MASK));
+}
+
+/**
+ * Every TLB entry of vCPU `vcpu` (for RAM) still holds a translation its
+ * EPT makes: the entry's guest-physical page maps to the entry's frame.
+ * After a zap and the remote flush that must follow it, no entry the vCPU
+ * can use points at the frame the zap took away. A vCPU outside guest mode
+ * with a flush request pending cannot use its entries before it services
+ * the request (kvm_flush_remote_tlbs relies on that), so it passes.
+ */
+export function inspect_tlb(vcpu: u32): InspectFault {
+  const v = vcpu_ptr(vcpu);
+  if ((atomic.load<u64>(v + Vcpu.Requests) & tlb_flush_requests()) != 0) return InspectFault.None;
+  // With EPT A/D this walk may set an A bit, one the walk that filled the entry already set.
+  const eptp = load<u64>(v + Vcpu.Eptp);
+  const caps = load<u32>(v + Vcpu.EptCaps);
+  const t = tlb_ptr(vcpu);
+  const end = t + <usize>TLB_SETS * TLB_WAYS * TLB_ENTRY_BYTES;
+  for (let p = t; p < end; p += TLB_ENTRY_BYTES) {
+    if (load<u64>(p + TlbEntry.Tag) == 0) continue;
+    const hpa = load<u64>(p + TlbEntry.Hpa);
+    if (hpa >= ram_bytes() || eptp == 0) continue;
+    const gpa = load<u64>(p + TlbEntry.Gpa);
+    g_bad_gpa = gpa;
+    const r = ept_walk(eptp, gpa, AccessKind.Read, false, false, caps);
+    if (r != AccessStatus.Ok || ept_hpa() != hpa) return fail(InspectFault.TlbEntryStale, <u32>(hpa >> 12));
+  }
+  return InspectFault.None;
+}
+
