@@ -9,7 +9,13 @@
 //   - frame accounting balances: free + used == total, and the free list is
 //     exactly the frames with no reference (assembly/inspect.ts);
 //   - every frame in use has an owner that exists;
-//   - every guest_memfd page belongs to one file, of a VM that exists.
+//   - every guest_memfd page belongs to one file, of a VM that exists;
+//   - every EPT leaf maps the gfn's backing of the moment (the guest_memfd
+//     page when private or guest_memfd-only, else the VMM's page), never a
+//     freed or replaced frame, and every TLB entry agrees with its EPT: after
+//     a punch, a conversion, a munmap or a memslot change nothing still
+//     reaches the old frame. vCPUs fill their TLBs by guest accesses, with
+//     EPT violations handled as KVM_RUN handles them.
 // Anonymous VMM memory is not "a VM's": two VMs may map the same VMM pages,
 // as in Linux. After each sequence every fd is closed and every mapping
 // unmapped, and the machine must be back to its frames at the start.
@@ -21,6 +27,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Kvm } from '../../src/kvm/kvm.js';
 import { KvmError } from '../../src/kvm/error.js';
+import { HOST_MAXPHYADDR } from '../../src/kvm/profile.js';
 import * as K from '../../src/uapi.js';
 
 const RUNS = Number(process.env.GMEMU_PROPERTY_RUNS ?? 10_000);
@@ -31,6 +38,9 @@ const VM_IDS = 8;
 const GMEM_IDS = 24;
 /** Gfns whose attributes the snapshot reads: every gpa the calls use is below. */
 const ATTR_GFNS = 24;
+/** Gfns whose EPT leaves the invariant checks (pre-faults reach past ATTR_GFNS). */
+const EPT_GFNS = 40n;
+const MAX_VCPUS = 4;
 
 interface Mapping { addr: bigint; len: number }
 
@@ -148,6 +158,39 @@ const attributes = fc.tuple(idx, sizeArb(16), sizeArb(8), fc.constantFrom(0, K.K
   run: (w) => w.kvm.ioctl(pick(w.vms, v), K.KVM_SET_MEMORY_ATTRIBUTES, { address, size, attributes: attrs }),
 }));
 
+const preFault = fc.tuple(idx, sizeArb(16), sizeArb(16)).map(([c, gpa, size]): Call => ({
+  name: `PRE_FAULT_MEMORY(vcpu#${c}, ${gpa}, ${size})`,
+  run: (w) => w.kvm.ioctl(pick(w.vcpus, c), K.KVM_PRE_FAULT_MEMORY, { gpa, size }),
+}));
+
+/**
+ * A vCPU's guest touches a page, as the interpreter's accesses do: in guest
+ * mode (entered as vcpu_enter_guest enters, its pending requests serviced
+ * first), through its TLB, each EPT violation a VM exit handled by the fault
+ * path before the next entry, until the access completes or KVM would exit
+ * to userspace. It is no system call: it cannot fail.
+ */
+const guestAccess = fc.tuple(idx, pages(23), fc.constantFrom('Read', 'Write', 'Fetch') as fc.Arbitrary<'Read' | 'Write' | 'Fetch'>)
+  .map(([c, page, kind]): Call => ({
+    name: `guest ${kind} of GVA 0x${(page * PAGE).toString(16)} by vCPU#${c}`,
+    run: (w) => {
+      const x = w.kvm.core.exports;
+      // The records that serve a vCPU, in record order: which fd holds which is the Kvm's business.
+      const records = Array.from({ length: MAX_VCPUS }, (_, r) => r).filter((r) => x.vcpu_vm(r) >= 0);
+      if (records.length === 0) return;
+      const r = records[c % records.length];
+      const P = x.PageFaultResult;
+      for (let tries = 0; tries < 8; tries++) {
+        do x.vcpu_service_requests(r); while (!x.vcpu_enter_guest_mode(r));
+        const status = x.vcpu_access(r, BigInt(page * PAGE), x.AccessKind[kind], 0, 0, false);
+        x.vcpu_leave_guest_mode(r);
+        if (status !== x.AccessStatus.EptViolation) return;
+        const fault = x.handle_ept_violation(r);
+        if (fault !== P.Fixed && fault !== P.Spurious && fault !== P.Retry) return;
+      }
+    },
+  }));
+
 /** A request of the uAPI on any fd, with junk or no argument. */
 const anyIoctl = fc.tuple(idx, fc.constantFrom(
   K.KVM_GET_API_VERSION, K.KVM_CHECK_EXTENSION, K.KVM_GET_VCPU_MMAP_SIZE, K.KVM_CREATE_VCPU, K.KVM_ENABLE_CAP,
@@ -167,6 +210,7 @@ const callArb = fc.oneof(
   { arbitrary: memslot, weight: 5 }, { arbitrary: fallocate, weight: 4 }, { arbitrary: close, weight: 2 },
   { arbitrary: mmap, weight: 4 }, { arbitrary: munmap, weight: 1 }, { arbitrary: mprotect, weight: 1 },
   { arbitrary: vmmAccess, weight: 3 }, { arbitrary: attributes, weight: 3 }, { arbitrary: anyIoctl, weight: 2 },
+  { arbitrary: preFault, weight: 3 }, { arbitrary: guestAccess, weight: 5 },
 );
 /**
  * A sequence starts with a likely VM, guest_memfd and mappings, so that the
@@ -188,6 +232,22 @@ const preludeArb = fc.tuple(
   fc.constant<Call>({
     name: 'mmap(guest_memfd#0, 2 pages)',
     run: (w) => w.maps.push({ addr: w.kvm.mmap(0, 2 * PAGE, RW, K.MAP_SHARED, pick(w.gmems, 0), 0), len: 2 * PAGE }),
+  }),
+  fc.constant<Call>({
+    name: 'guest RAM: slot 0 = GPA [0, 8 pages) over map#0, page tables mapping GVA [0, 2 MiB) to GPA 0, a vCPU in long mode',
+    run: (w) => {
+      const ram = w.maps[0].addr;
+      w.kvm.ioctl(pick(w.vms, 0), K.KVM_SET_USER_MEMORY_REGION, { slot: 0, guest_phys_addr: 0, memory_size: 8 * PAGE, userspace_addr: ram });
+      // PML4 at GPA 0 -> PDPT at 0x1000 -> PD at 0x2000, whose entry 0 is a 2 MiB user page at GPA 0.
+      const tables = new DataView(new ArrayBuffer(3 * PAGE));
+      tables.setBigUint64(0, 0x1007n, true);
+      tables.setBigUint64(PAGE, 0x2007n, true);
+      tables.setBigUint64(2 * PAGE, 0x87n, true);
+      w.kvm.write(ram, new Uint8Array(tables.buffer));
+      const vcpu = w.kvm.ioctl(pick(w.vms, 0), K.KVM_CREATE_VCPU, 0) as number;
+      w.vcpus.push(vcpu);
+      w.kvm.ioctl(vcpu, K.KVM_SET_SREGS, { cr0: K.X86_CR0_PE | K.X86_CR0_PG, cr3: 0, cr4: K.X86_CR4_PAE, efer: K.EFER_LME | K.EFER_LMA, cs: { l: 1 } });
+    },
   }),
 );
 const sequenceArb = fc.tuple(preludeArb, fc.array(callArb, { minLength: 1, maxLength: 24 })).map(([prelude, calls]) => [...prelude, ...calls]);
@@ -228,8 +288,19 @@ function brokenInvariant(w: World): string | null {
   const F = x.InspectFault;
   const total = Number(x.ram_bytes() / 4096n);
   if (x.phys_free_frames() + x.inspect_used_frames() !== total) return `free ${x.phys_free_frames()} + used ${x.inspect_used_frames()} != ${total}`;
-  for (const [what, fault] of [['free list', x.inspect_free_list()], ['owners', x.inspect_orphan_frames()], ['guest_memfd pages', x.inspect_gmem()]] as const) {
-    if (fault !== F.None) return `${what}: ${F[fault]} (pfn ${x.inspect_bad_pfn()}, owner 0x${x.frame_owner(x.inspect_bad_pfn() >>> 0).toString(16)})`;
+  const caps = HOST_MAXPHYADDR | x.EptCap.Page1g | x.EptCap.ExecOnly;
+  const checks: [string, () => number][] = [
+    ['free list', () => x.inspect_free_list()], ['owners', () => x.inspect_orphan_frames()], ['guest_memfd pages', () => x.inspect_gmem()],
+  ];
+  for (let vm = 0; vm < VM_IDS; vm++) checks.push([`VM ${vm}'s EPT`, () => x.inspect_ept(vm, EPT_GFNS, caps)]);
+  for (let r = 0; r < MAX_VCPUS; r++) if (x.vcpu_vm(r) >= 0) checks.push([`vCPU record ${r}'s TLB`, () => x.inspect_tlb(r)]);
+  for (const [what, check] of checks) {
+    const fault = check();
+    if (fault !== F.None) {
+      const pfn = x.inspect_bad_pfn();
+      const owner = pfn < total ? ` owner 0x${x.frame_owner(pfn).toString(16)}` : '';
+      return `${what}: ${F[fault]} (pfn ${pfn}${owner}, gpa 0x${x.inspect_bad_gpa().toString(16)})`;
+    }
   }
   return null;
 }
@@ -277,7 +348,7 @@ function runSequence(w: World, calls: Call[], baseline: number): void {
 }
 
 async function world(host: 'tdp' | 'shadow'): Promise<{ w: World; baseline: number }> {
-  const kvm = await Kvm.open({ host, ramMiB: 4, maxVcpus: 4 });
+  const kvm = await Kvm.open({ host, ramMiB: 4, maxVcpus: MAX_VCPUS });
   const w: World = { kvm, vms: [], vcpus: [], gmems: [], maps: [] };
   // Warm-up: structures made once per machine (the VMM's page-table root) belong to the baseline.
   const m = kvm.mmap(0, PAGE, RW, K.MAP_PRIVATE | K.MAP_ANONYMOUS, -1, 0);
