@@ -15,6 +15,8 @@ const PAGE = 4096;
 /** Pages per region; page indices stay below 0x6b, the poison byte. */
 const PAGES = 24;
 const WORKER_TIMEOUT_MS = 60_000;
+/** Where the guest's page tables live (PML4, PDPT, PD, PT). */
+const TABLES = 0x10_0000;
 const RW = K.PROT_READ | K.PROT_WRITE;
 
 interface Seen {
@@ -54,6 +56,17 @@ describe('the fault path against concurrent zaps', () => {
         kvm.write(memA + BigInt(p * PAGE), pattern(p));
         kvm.write(memG + BigInt(p * PAGE), pattern(PAGES + p));
       }
+      // Long mode with guest page tables (in a memslot of their own) that map
+      // the data 1:1 with 4 KiB pages, so the vCPUs' TLBs cache translations:
+      // a stale one is what a missing flush would leave behind.
+      const memT = kvm.mmap(0, 4 * PAGE, RW, K.MAP_PRIVATE | K.MAP_ANONYMOUS, -1, 0);
+      kvm.ioctl(vm, K.KVM_SET_USER_MEMORY_REGION, { slot: 2, guest_phys_addr: TABLES, memory_size: 4 * PAGE, userspace_addr: memT });
+      const tables = new Uint8Array(4 * PAGE);
+      const t = new DataView(tables.buffer);
+      for (let level = 0; level < 3; level++) t.setBigUint64(level * PAGE, BigInt(TABLES + (level + 1) * PAGE) | 0x23n, true);
+      for (let p = 0; p < 2 * PAGES; p++) t.setBigUint64(3 * PAGE + p * 8, BigInt(p * PAGE) | 0x63n, true);
+      kvm.write(memT, tables);
+      for (const fd of cpus) kvm.ioctl(fd, K.KVM_SET_SREGS, { cr0: 0x8001_0001n, cr3: BigInt(TABLES), cr4: 0x20n, efer: 0xd00n, cs: { l: 1 } });
       x.stats_reset();
 
       const control = new SharedArrayBuffer(8);
@@ -75,11 +88,19 @@ describe('the fault path against concurrent zaps', () => {
 
       // A freed frame is the next one allocated (LIFO): a scratch page takes
       // it, with another index in it, before the guest's page gets a new one.
-      let scratch: bigint | null = null;
+      // Two scratch addresses, fixed (mmap would otherwise place a page in
+      // the hole the munmap just made in guest memory), used in turn: the
+      // free one is mapped and touched first, so it is what takes the frame,
+      // and only then does the other one go.
+      const scratch = kvm.mmap(0, 2 * PAGE, RW, K.MAP_PRIVATE | K.MAP_ANONYMOUS, -1, 0);
+      kvm.munmap(scratch, 2 * PAGE);
+      let turn = 0;
       const takeFreedFrame = () => {
-        if (scratch !== null) kvm.munmap(scratch, PAGE);
-        scratch = kvm.mmap(0, PAGE, RW, K.MAP_PRIVATE | K.MAP_ANONYMOUS, -1, 0);
-        kvm.write(scratch, pattern(0x60));
+        const cur = scratch + BigInt((turn & 1) * PAGE);
+        kvm.mmap(cur, PAGE, RW, K.MAP_PRIVATE | K.MAP_ANONYMOUS | K.MAP_FIXED, -1, 0);
+        kvm.write(cur, pattern(0x60));
+        turn++;
+        kvm.munmap(scratch + BigInt((turn & 1) * PAGE), PAGE);
       };
       const rounds = 600;
       for (let round = 0; round < rounds; round++) {
@@ -125,11 +146,12 @@ describe('the fault path against concurrent zaps', () => {
       expect(c.mmu_zap_all).toBe(Math.ceil((rounds - 3) / 32));
       expect(x.mmu_invalidate_in_progress(x.vcpu_vm(0))).toBe(0);
 
-      if (scratch !== null) kvm.munmap(scratch, PAGE);
+      kvm.munmap(scratch, 2 * PAGE);
       for (const fd of cpus) kvm.close(fd);
       kvm.close(g);
       kvm.munmap(memG, PAGES * PAGE);
       kvm.munmap(memA, PAGES * PAGE);
+      kvm.munmap(memT, 4 * PAGE);
       kvm.close(vm);
       expect(x.phys_free_frames()).toBe(free0);
     }, 120_000);
