@@ -10,6 +10,7 @@ import { CaseError } from './fields.js';
 import type { Fields } from './fields.js';
 import type { Json } from './result.js';
 import { TRANSLATION_OUTPUTS } from './uapi-ioctls.js';
+import { exitReasonName, kvmConstant } from './uapi-names.js';
 import { structField } from './uapi-values.js';
 
 /** What one step did. */
@@ -26,6 +27,21 @@ export interface Observation {
   stat?: { st_size: bigint; st_blocks: bigint; S_ISREG: boolean };
   /** A struct ioctl's struct after the call. */
   struct?: Record<string, unknown>;
+  /** What a KVM_RUN step showed. */
+  run?: RunObservation;
+}
+
+/** A KVM_RUN step: the exit, its kvm_run fields, what the guest saw. */
+export interface RunObservation {
+  exit_reason: number;
+  /** kvm_run fields by their path in the case format: 'mmio.phys_addr', 'mmio.data[0]', 'hypercall.args[1]'. */
+  fields: Record<string, bigint>;
+  /** The access completed inside the guest. */
+  no_exit: boolean;
+  /** The byte a read_u8 read. */
+  guest_value?: number;
+  /** rax after the run. */
+  guest_rax?: bigint;
 }
 
 /** One expectation the step did not meet. */
@@ -41,6 +57,8 @@ export type HostByte = (name: string, offset: number) => Json;
 const HOST_BYTE = /^host_([A-Za-z_0-9]+)\[(\d+)\]$/;
 const STAT_KEYS = ['st_size', 'st_blocks', 'S_ISREG'];
 const RUN_KEYS = ['exit_reason', 'mmio', 'memory_fault', 'hypercall', 'io', 'guest_value', 'guest_rax', 'no_exit'];
+/** The KVM_RUN expectations that name kvm_run fields of one exit. */
+const RUN_FIELD_GROUPS = ['mmio', 'memory_fault', 'hypercall', 'io'];
 const ANY_OP_KEYS = ['ret', 'errno', 'signal', 'note'];
 
 /** Checks that every key of `expect` is one this op can be judged on. */
@@ -88,6 +106,24 @@ function subset(expected: unknown, key: string, struct: Record<string, unknown> 
   return actual;
 }
 
+/** The fields a kvm_run expectation (`mmio`, `hypercall`, ...) names, as the run left them. */
+function runSubset(expected: unknown, key: string, run: RunObservation | undefined): Json {
+  if (typeof expected !== 'object' || expected === null || Array.isArray(expected)) {
+    throw new CaseError(`expect.${key}: an object of kvm_run field values`, JSON.stringify(expected));
+  }
+  const actual: Record<string, Json> = {};
+  for (const f of Object.keys(expected)) {
+    const got = run?.fields[`${key}.${f}`];
+    actual[f] = got === undefined ? null : jsonInt(got);
+  }
+  return actual;
+}
+
+/** An expected kvm_run field value: a number, or the name of a KVM_* constant of gmemu/uapi. */
+function runValue(v: unknown, where: string): unknown {
+  return typeof v === 'string' ? kvmConstant(v, where) : v;
+}
+
 /** What the step shows for the expectation `key` (null when it shows nothing). */
 function actualOf(key: string, want: unknown, obs: Observation, hostByte: HostByte): Json {
   const host = HOST_BYTE.exec(key);
@@ -101,12 +137,17 @@ function actualOf(key: string, want: unknown, obs: Observation, hostByte: HostBy
     case 'st_size': return obs.stat ? jsonInt(obs.stat.st_size) : null;
     case 'st_blocks': return obs.stat ? jsonInt(obs.stat.st_blocks) : null;
     case 'struct_after': return subset(want, key, obs.struct);
+    case 'exit_reason': return obs.run ? exitReasonName(obs.run.exit_reason) : null;
+    case 'guest_value': return obs.run?.guest_value ?? null;
+    case 'guest_rax': return obs.run?.guest_rax === undefined ? null : jsonInt(BigInt.asIntN(64, obs.run.guest_rax));
+    case 'no_exit': return obs.run ? obs.run.no_exit : null;
   }
+  if (RUN_FIELD_GROUPS.includes(key)) return runSubset(want, key, obs.run);
   if ((TRANSLATION_OUTPUTS as readonly string[]).includes(key)) {
     const v = obs.struct === undefined ? undefined : structField(obs.struct, key);
     return v === undefined ? null : jsonInt(v);
   }
-  throw new CaseError('expect: a key the executor judges', `'${key}' (KVM_RUN observations are not built yet)`);
+  throw new CaseError('expect: a key the executor judges', `'${key}'`);
 }
 
 /** Whether `actual` meets the expectation `key: want`. */
@@ -124,6 +165,11 @@ function meets(key: string, want: unknown, actual: Json, obs: Observation): bool
     const got = actual as Record<string, Json>;
     return Object.entries(want as Fields).every(([f, v]) => same(v, got[f]));
   }
+  if (RUN_FIELD_GROUPS.includes(key)) {
+    const got = actual as Record<string, Json>;
+    return Object.entries(want as Fields).every(([f, v]) => same(runValue(v, `expect.${key}.${f}`), got[f]));
+  }
+  if (key === 'exit_reason' && typeof want !== 'string') throw new CaseError('expect.exit_reason: a KVM_EXIT_* name', JSON.stringify(want));
   return same(want, actual);
 }
 

@@ -34,3 +34,21 @@ export function ioctlRequest(name: string, where: string): number {
   if (!name.startsWith('KVM_') || typeof v !== 'number') throw new CaseError(`${where}: a KVM ioctl of gmemu/uapi`, `${name} is not defined there`);
   return v;
 }
+
+/** The value of any KVM_* constant of gmemu/uapi named in a case (a kvm_run field value). */
+export function kvmConstant(name: string, where: string): number {
+  const v = CONSTANTS[name];
+  if (!name.startsWith('KVM_') || typeof v !== 'number') throw new CaseError(`${where}: a number or a KVM_* constant of gmemu/uapi`, `${name} is not defined there`);
+  return v;
+}
+
+/** kvm_run.exit_reason values, by name. */
+const EXIT_REASONS = [
+  'KVM_EXIT_IO', 'KVM_EXIT_HYPERCALL', 'KVM_EXIT_HLT', 'KVM_EXIT_MMIO', 'KVM_EXIT_SHUTDOWN', 'KVM_EXIT_INTR',
+  'KVM_EXIT_INTERNAL_ERROR', 'KVM_EXIT_MEMORY_FAULT',
+] as const;
+
+/** The KVM_EXIT_* name of an exit reason, or the number when gmemu/uapi names none. */
+export function exitReasonName(reason: number): string | number {
+  return EXIT_REASONS.find((n) => CONSTANTS[n] === reason) ?? reason;
+}

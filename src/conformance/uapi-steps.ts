@@ -7,10 +7,25 @@
 // VM gets the executor's guest-code page: memslot 32000 at GPA 0xff000 backed
 // by an anonymous page. Cases see that slot (it can overlap theirs), so it is
 // made here whether or not the case ever runs the guest.
+//
+// A KVM_RUN step describes the guest's next access (conformance/README.md);
+// the executor writes it as a guest program into the code page, through the
+// VMM's mapping, followed by HLT, and starts the vCPU there: in flat real
+// mode (the reference host's guest), or in 64-bit mode for `long_mode`, with
+// paging whose four tables are the code page itself (one entry per level at
+// distinct indices, so one page maps itself). An exit the access left
+// pending (MMIO, IO, a hypercall) is completed first with immediate_exit, as
+// a VMM does before it changes the vCPU's state. The run's answer is the
+// exit, or `no_exit` when the guest reached the HLT.
 
+import { assemble } from '../guest/assembler.js';
+import { bootState } from '../guest/layout.js';
 import { KvmError } from '../kvm/error.js';
 import type { Kvm } from '../kvm/kvm.js';
-import { KVM_SET_USER_MEMORY_REGION, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../uapi.js';
+import {
+  KVM_EXIT_HLT, KVM_EXIT_HYPERCALL, KVM_EXIT_IO, KVM_EXIT_MMIO, KVM_GET_REGS, KVM_GET_SREGS, KVM_RUN, KVM_SET_REGS,
+  KVM_SET_SREGS, KVM_SET_USER_MEMORY_REGION, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE,
+} from '../uapi.js';
 import { CaseError } from './fields.js';
 import type { Fields } from './fields.js';
 import type { Json } from './result.js';
@@ -23,15 +38,24 @@ import type { ApiInt, StructArg } from './uapi-values.js';
 /** The calls of gmemu's KVM uAPI (DESIGN.md "The uAPI") that cases use. */
 export type UapiKvm = Pick<Kvm,
   'fd' | 'ioctl' | 'mmap' | 'munmap' | 'fallocate' | 'close' | 'fstat' | 'fcntl' | 'ftruncate' | 'lseek' |
-  'fdRead' | 'fdWrite' | 'pread' | 'pwrite' | 'read' | 'write'>;
-
-/** The reason every KVM_RUN step fails until the guest can run (the next issue). */
-export const KVM_RUN_NOT_BUILT = 'KVM_RUN is not built yet';
+  'fdRead' | 'fdWrite' | 'pread' | 'pwrite' | 'read' | 'write' | 'runState' | 'core'>;
 
 /** The executor's guest-code memslot (see the top of this file). */
 export const CODE_SLOT = 32000;
 export const CODE_GPA = 0xff000;
 const PAGE = 4096;
+
+/**
+ * 64-bit mode in the code page alone: CR3 is the page, and the entries at
+ * PML4 index 1, PDPT index 2, PD index 3 and PT index 4 all point back to
+ * it, so this linear address maps the code page.
+ */
+const LONG_MODE_BASE = (1n << 39n) | (2n << 30n) | (3n << 21n) | (4n << 12n);
+const SELF_MAP_INDICES = [1n, 2n, 3n, 4n];
+/** Where the program starts in the code page (past the four table entries). */
+const PROGRAM_OFFSET = 0x100n;
+/** Present, writable, accessed, dirty. */
+const SELF_MAP_ENTRY = BigInt(CODE_GPA) | 0x63n;
 
 /** One step of a case, its fields already checked against its op. */
 export interface UapiStep {
@@ -106,6 +130,13 @@ function retOf(v: unknown): bigint {
 export class UapiSession {
   readonly names: Bindings;
   private readonly codeSlotVms = new Set<bigint>();
+  /** The code page's userspace address, by VM fd and by vCPU fd. */
+  private readonly codePage = new Map<bigint, bigint>();
+  private readonly vcpuCodePage = new Map<bigint, bigint>();
+  /** vCPUs whose last KVM_RUN left an exit to complete. */
+  private readonly pending = new Set<bigint>();
+  /** The vCPU of the last KVM_RUN (set_run_field's default fd). */
+  private lastRunVcpu: bigint | undefined;
 
   constructor(private readonly kvm: UapiKvm) {
     this.names = new Bindings(kvm.fd);
@@ -126,7 +157,8 @@ export class UapiSession {
   step(step: UapiStep, where: string): Observation {
     const { op, args } = step;
     const ioctl = IOCTL_ARGS[op];
-    if (ioctl?.kind === 'run' || op === 'set_run_field') throw new CaseError(`${where}: KVM_RUN to run the guest`, KVM_RUN_NOT_BUILT);
+    if (ioctl?.kind === 'run') return this.runStep(args, where);
+    if (op === 'set_run_field') return this.setRunField(args, where);
     // Arguments are read before the call: a case that names an unbound fd fails as a case.
     const call = ioctl !== undefined ? this.ioctlCall(op, args, where) : this.fileCall(op, args, where);
     let obs: Observation;
@@ -137,7 +169,11 @@ export class UapiSession {
     }
     const binds = FD_RETURNING.has(op) || op === 'mmap';
     if (step.as !== undefined && binds && obs.ret !== undefined && obs.ret >= 0n) this.names.bind(step.as, obs.ret);
-    if (op === 'KVM_CREATE_VCPU' && obs.ret !== undefined && obs.ret >= 0n) this.addCodeSlot(this.names.int(args.fd, `${where}.fd`), where);
+    if (op === 'KVM_CREATE_VCPU' && obs.ret !== undefined && obs.ret >= 0n) {
+      const vm = this.names.int(args.fd, `${where}.fd`);
+      this.addCodeSlot(vm, where);
+      this.vcpuCodePage.set(obs.ret, this.codePage.get(vm) as bigint);
+    }
     return obs;
   }
 
@@ -286,9 +322,125 @@ export class UapiSession {
       this.kvm.ioctl(Number(vm), KVM_SET_USER_MEMORY_REGION, {
         slot: CODE_SLOT, flags: 0, guest_phys_addr: CODE_GPA, memory_size: PAGE, userspace_addr: page,
       });
+      this.codePage.set(vm, page);
     } catch (err) {
       throw new CaseError(`${where}: the executor's code slot ${CODE_SLOT} at 0x${CODE_GPA.toString(16)} in the new vCPU's VM`, JSON.stringify(failure(err), (_k, v) => (typeof v === 'bigint' ? Number(v) : v)));
     }
+  }
+
+  /** The guest program of a KVM_RUN step, laid out at `base`. */
+  private program(args: Fields, where: string, base: bigint): Uint8Array {
+    const at = `${where}.args`;
+    const int = (k: string, fallback?: bigint) => (k in args ? this.names.int(args[k], `${at}.${k}`) : fallback);
+    const need = (k: string): bigint => {
+      const v = int(k);
+      if (v === undefined) throw new CaseError(`${at}: field '${k}'`, 'no such field');
+      return BigInt.asUintN(64, v);
+    };
+    const hex = (v: bigint) => `0x${v.toString(16)}`;
+    let text: string;
+    switch (args.guest) {
+      case 'read_u8':
+        text = `ld1 rax, [${hex(need('gpa'))}]`;
+        break;
+      case 'write_u8':
+        text = `mov rax, ${hex(BigInt.asUintN(8, need('value')))}\n st1 [${hex(need('gpa'))}], rax`;
+        break;
+      case 'hypercall':
+        text = `mov rax, ${hex(need('nr'))}\n mov rbx, ${hex(int('a0', 0n) as bigint)}\n mov rcx, ${hex(int('a1', 0n) as bigint)}\n mov rdx, ${hex(int('a2', 0n) as bigint)}\n vmcall`;
+        break;
+      default:
+        throw new CaseError(`${at}.guest: read_u8, write_u8, hypercall or report_rax`, JSON.stringify(args.guest));
+    }
+    return assemble(`${text}\n hlt`, this.kvm.core.exports).bytes(base);
+  }
+
+  /** A KVM_RUN step (see the file comment). */
+  private runStep(args: Fields, where: string): Observation {
+    const fd = this.fd(args, where);
+    const vcpu = BigInt(fd);
+    const page = this.vcpuCodePage.get(vcpu);
+    if (args.path !== undefined && args.path !== 'hardware_fault' && args.path !== 'emulated') {
+      throw new CaseError(`${where}.args.path: hardware_fault or emulated`, JSON.stringify(args.path));
+    }
+    const k = this.kvm;
+    if (args.guest !== 'report_rax') {
+      if (page === undefined) throw new CaseError(`${where}.args.fd: a vCPU the case created`, String(fd));
+      const long = args.long_mode === true;
+      const base = long ? LONG_MODE_BASE + PROGRAM_OFFSET : BigInt(CODE_GPA);
+      const code = this.program(args, where, base);
+      if (this.pending.has(vcpu)) {
+        const state = k.runState(fd);
+        state.immediate_exit = 1;
+        try {
+          k.ioctl(fd, KVM_RUN);
+        } catch (err) {
+          if (!(err instanceof KvmError && err.code === 'EINTR')) return failure(err);
+        } finally {
+          state.immediate_exit = 0;
+        }
+        this.pending.delete(vcpu);
+      }
+      const image = new Uint8Array(PAGE);
+      const view = new DataView(image.buffer);
+      if (long) for (const i of SELF_MAP_INDICES) view.setBigUint64(Number(i) * 8, SELF_MAP_ENTRY, true);
+      image.set(code, Number(long ? PROGRAM_OFFSET : 0n));
+      k.write(page, image);
+      const boot = bootState(base, long ? { root: BigInt(CODE_GPA) } : undefined);
+      try {
+        k.ioctl(fd, KVM_SET_SREGS, { ...(k.ioctl(fd, KVM_GET_SREGS, {}) as object), ...boot.sregs });
+        k.ioctl(fd, KVM_SET_REGS, boot.regs);
+      } catch (err) {
+        return failure(err);
+      }
+    }
+    this.lastRunVcpu = vcpu;
+    let obs: Observation;
+    try {
+      obs = { ret: retOf(k.ioctl(fd, KVM_RUN)) };
+    } catch (err) {
+      obs = failure(err);
+    }
+    const state = k.runState(fd);
+    const reason = state.exit_reason;
+    const fields: Record<string, bigint> = {};
+    const big = (v: number | bigint) => BigInt(v);
+    if (reason === KVM_EXIT_MMIO) {
+      const m = state.mmio;
+      Object.assign(fields, { 'mmio.phys_addr': big(m.phys_addr), 'mmio.len': big(m.len), 'mmio.is_write': big(m.is_write) });
+      m.data.forEach((b, i) => { fields[`mmio.data[${i}]`] = BigInt(b); });
+    } else if (reason === KVM_EXIT_IO) {
+      const io = state.io;
+      Object.assign(fields, { 'io.direction': big(io.direction), 'io.size': big(io.size), 'io.port': big(io.port), 'io.count': big(io.count), 'io.data_offset': big(io.data_offset) });
+    } else if (reason === KVM_EXIT_HYPERCALL) {
+      const h = state.hypercall;
+      Object.assign(fields, { 'hypercall.nr': h.nr, 'hypercall.ret': h.ret, 'hypercall.flags': h.flags });
+      h.args.forEach((a, i) => { fields[`hypercall.args[${i}]`] = a; });
+    }
+    const mf = state.memory_fault;
+    Object.assign(fields, { 'memory_fault.flags': big(mf.flags), 'memory_fault.gpa': big(mf.gpa), 'memory_fault.size': big(mf.size) });
+    if (obs.errno === undefined && (reason === KVM_EXIT_MMIO || reason === KVM_EXIT_IO || reason === KVM_EXIT_HYPERCALL)) this.pending.add(vcpu);
+    const noExit = obs.errno === undefined && reason === KVM_EXIT_HLT;
+    const rax = BigInt((k.ioctl(fd, KVM_GET_REGS, {}) as Record<string, number | bigint>).rax);
+    obs.run = { exit_reason: reason, fields, no_exit: noExit, guest_rax: rax };
+    if (noExit && args.guest === 'read_u8') obs.run.guest_value = Number(rax & 0xffn);
+    return obs;
+  }
+
+  /** set_run_field: writes a kvm_run field userspace may write (immediate_exit, hypercall.ret, mmio.data[i], io.data[i]). */
+  private setRunField(args: Fields, where: string): Observation {
+    const fd = 'fd' in args ? this.fd(args, where) : this.lastRunVcpu === undefined ? undefined : Number(this.lastRunVcpu);
+    if (fd === undefined) throw new CaseError(`${where}.args.fd: a vCPU (no KVM_RUN came before)`, 'none');
+    const value = this.names.int(args.value, `${where}.args.value`);
+    const state = this.kvm.runState(fd);
+    const m = typeof args.field === 'string' ? /^(immediate_exit|hypercall\.ret|mmio\.data|io\.data)(?:\[(\d+)\])?$/.exec(args.field) : null;
+    const index = m?.[2] === undefined ? undefined : Number(m[2]);
+    if (m?.[1] === 'immediate_exit' && index === undefined) state.immediate_exit = Number(BigInt.asUintN(8, value));
+    else if (m?.[1] === 'hypercall.ret' && index === undefined) state.hypercall.ret = value;
+    else if (m?.[1] === 'mmio.data' && index !== undefined && index < 8) state.mmio.data[index] = Number(BigInt.asUintN(8, value));
+    else if (m?.[1] === 'io.data' && index !== undefined && index < state.io.data.length) state.io.data[index] = Number(BigInt.asUintN(8, value));
+    else throw new CaseError(`${where}.args.field: immediate_exit, hypercall.ret, mmio.data[0..7] or io.data[i]`, JSON.stringify(args.field));
+    return { ret: 0n };
   }
 
   /** The byte the VMM reads at `$name + offset`: its value, or the signal or errno that stopped it. */

@@ -144,7 +144,7 @@ const LONG_EFER = 0xd00n;
  * The sregs and regs that start a vCPU at `rip`: 64-bit mode over `tables`
  * (CPL 0, flat segments), or flat real mode (CR0.PG = 0, GVA = GPA) without.
  */
-export function bootState(rip: bigint, tables?: GuestPageTables, cr4Extra = 0n): { sregs: Record<string, unknown>; regs: Record<string, bigint> } {
+export function bootState(rip: bigint, tables?: Pick<GuestPageTables, 'root'>, cr4Extra = 0n): { sregs: Record<string, unknown>; regs: Record<string, bigint> } {
   const seg = (type: number, l: number) => ({
     base: 0n, limit: 0xffff_ffffn, selector: 0n, type: BigInt(type), present: 1n, dpl: 0n,
     db: l ? 0n : 1n, s: 1n, l: BigInt(l), g: 1n, avl: 0n, unusable: 0n, padding: 0n,

@@ -6,7 +6,6 @@
 import { describe, expect, it } from 'vitest';
 import { runConformance } from '../../src/conformance/runner.js';
 import type { ItemResult } from '../../src/conformance/result.js';
-import { KVM_RUN_NOT_BUILT } from '../../src/conformance/uapi-steps.js';
 
 type Step = { op: string; args?: Record<string, unknown>; as?: string; expect?: Record<string, unknown> };
 
@@ -116,9 +115,37 @@ describe('uAPI cases that do not', () => {
     }
   });
 
-  it('fail a KVM_RUN step with the reason that KVM_RUN is not built yet', async () => {
+  it('judge KVM_RUN steps on the exit, its fields and what the guest saw', async () => {
     const vcpu: Step = { op: 'KVM_CREATE_VCPU', args: { fd: '$vm', id: 0 }, as: 'vcpu' };
-    const r = await run1([VM, vcpu, { op: 'KVM_RUN', args: { fd: '$vcpu', guest: 'read_u8', gpa: 0 } }], { ret: 0, no_exit: true });
-    expect(r).toMatchObject({ status: 'fail', actual: KVM_RUN_NOT_BUILT });
+    const low: Step = { op: 'KVM_SET_USER_MEMORY_REGION', args: { fd: '$vm', slot: 0, flags: 0, guest_phys_addr: 0, memory_size: 8192, userspace_addr: '$m' } };
+    const poke: Step = { op: 'mem_write_u8', args: { addr: '$m', offset: 0x1001, value: 0x5a } };
+    const read = (gpa: number): Step => ({ op: 'KVM_RUN', args: { fd: '$vcpu', guest: 'read_u8', gpa } });
+    expect(await run1([VM, ANON, low, poke, vcpu, read(0x1001)], { ret: 0, no_exit: true, guest_value: 0x5a })).toMatchObject({
+      status: 'pass', actual: { ret: 0, no_exit: true, guest_value: 0x5a },
+    });
+    expect(await run1([VM, ANON, low, vcpu, read(0x9000)], { exit_reason: 'KVM_EXIT_MMIO', mmio: { phys_addr: 0x9000, len: 2 } })).toMatchObject({
+      status: 'fail', expected: { mmio: { phys_addr: 0x9000, len: 2 } }, actual: { mmio: { phys_addr: 0x9000, len: 1 } },
+    });
+    expect(await run1([VM, ANON, low, vcpu, read(0x9000)], { exit_reason: 'KVM_EXIT_HLT' })).toMatchObject({
+      status: 'fail', expected: { exit_reason: 'KVM_EXIT_HLT' }, actual: { exit_reason: 'KVM_EXIT_MMIO' },
+    });
+    const r = await run1([VM, vcpu, { op: 'KVM_RUN', args: { fd: '$vcpu', guest: 'jump' } }], { ret: 0 });
+    expect(r).toMatchObject({ status: 'fail', actual: '"jump"' });
+    expect(String(r.expected)).toMatch(/read_u8, write_u8, hypercall or report_rax/);
+  });
+
+  it('resume a hypercall exit with report_rax: the hypercall.ret that set_run_field wrote reaches rax', async () => {
+    const vcpu: Step = { op: 'KVM_CREATE_VCPU', args: { fd: '$vm', id: 0 }, as: 'vcpu' };
+    const hc: Step = { op: 'KVM_RUN', args: { fd: '$vcpu', guest: 'hypercall', nr: 12, a0: 0x10000, a1: 1, a2: 0, long_mode: true } };
+    const enable: Step = { op: 'KVM_ENABLE_CAP', args: { fd: '$vm', cap: 201, args: [4096, 0, 0, 0] } };
+    const steps: Step[] = [
+      VM, vcpu, enable, hc,
+      { op: 'set_run_field', args: { field: 'hypercall.ret', value: 7 } },
+      { op: 'KVM_RUN', args: { fd: '$vcpu', guest: 'report_rax' } },
+    ];
+    expect(await run1(steps, { no_exit: true, guest_rax: 7 }, 'source')).toMatchObject({ status: 'pass' });
+    const bad = await run1([...steps.slice(0, 4), { op: 'set_run_field', args: { field: 'hypercall.nr', value: 1 } }], { ret: 0 }, 'source');
+    expect(bad).toMatchObject({ status: 'fail', actual: '"hypercall.nr"' });
+    expect(String(bad.expected)).toMatch(/immediate_exit, hypercall.ret/);
   });
 });
