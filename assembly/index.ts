@@ -27,7 +27,7 @@ export {
   ept_make_eptp, ept_root_alloc, ept_map, ept_zap, ept_destroy,
 } from './ept';
 export { bench_tlb_hit_load, bench_walk2d, bench_guest_copy, bench_memcopy, bench_directmap_pairs } from './bench';
-export { walk, is_canonical, permission_fault } from './paging';
+export { walk, walk_via_memslots, is_canonical, permission_fault } from './paging';
 export {
   TlbSize, TlbAttr, TlbCtx, TLB_TAG_SIZE_SHIFT,
 } from './layout';

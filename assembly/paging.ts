@@ -28,14 +28,22 @@
 // The walk allocates nothing: the per-level state of one walk is kept in
 // module globals (one instance per thread), and the results the TLB fill
 // needs are read through the walk_* getters.
+//
+// The same walk also serves KVM's software walker (walk_via_memslots, for
+// KVM_TRANSLATE), which reaches the guest's tables not through EPT but the
+// way kvm_vcpu_gfn_to_hva_prot and __get_user do: gfn -> memslot -> the
+// VMM's page. Its A/D updates skip entries in read-only memslots, and it
+// ends at the GPA without looking at the data page.
 
 import {
   AccessKind, AccessStatus, CpuFeat, TlbAttr, TraceKind, Vcpu, WalkFlag,
   hpa_to_ptr, ram_bytes, vcpu_ptr,
 } from './layout';
 import { ept_hpa, ept_page_shift, ept_qualification, ept_rights, ept_walk, ept_walk_inline } from './ept';
+import { memslot_base_gfn, memslot_flags, memslot_lookup_gfn, memslot_userspace_addr } from './memslot';
 import { Stat, stat_inc } from './stats';
 import { trace_ref, tracing } from './trace';
+import { vma_pfn, vmm_touch } from './vma';
 import {
   EFER_LMA, EFER_NX, PFERR_FETCH, PFERR_PK, PFERR_PRESENT, PFERR_RSVD, PFERR_USER, PFERR_WRITE,
   PT_ACCESSED, PT_DIRTY, PT_GLOBAL, PT_PAGE_SIZE, PT_PKEY_SHIFT, PT_PRESENT, PT_USER, PT_WRITABLE, PT_XD,
@@ -56,6 +64,11 @@ const EPT_WRITE_RIGHT: u32 = 1 << 1;
 const EPT_ALL_RIGHTS: u32 = 7;
 /** Another thread changed an entry between our read and our A/D update. */
 const WALK_RETRY: i32 = -1;
+/** KVM_MEM_READONLY: KVM's software walk sets no A/D bit in such a slot. */
+const KVM_MEM_READONLY: u32 = 1 << 1;
+
+/** The VM whose memslots a software walk reads the tables through; -1 for the processor's walk. */
+let g_soft_vm: i32 = -1;
 
 // Results of the last successful walk, for the TLB fill.
 let g_attr: u32 = 0;
@@ -220,12 +233,32 @@ function raise_gpa_failure(v: usize, status: i32, gpa: u64, level: u32): i32 {
 }
 
 /**
+ * Guest-physical to host-physical as KVM's software walker reaches guest
+ * memory: gfn -> memslot -> userspace address -> the VMM's page, faulted in
+ * as __get_user would fault it. No memslot, or a page the VMM cannot read,
+ * is NoMemory: KVM's walk fails there. A read-only slot grants no write.
+ */
+function gpa_via_memslots(gpa: u64): i32 {
+  const vm = <u32>g_soft_vm;
+  const gfn = gpa >> 12;
+  const i = memslot_lookup_gfn(vm, gfn);
+  if (i < 0) return AccessStatus.NoMemory;
+  const hva = memslot_userspace_addr(vm, i) + ((gfn - memslot_base_gfn(vm, i)) << 12);
+  if (vmm_touch(hva, false) != 0) return AccessStatus.NoMemory;
+  g_xlat_hpa = (<u64>vma_pfn() << 12) | (gpa & 0xfff);
+  g_xlat_rights = (memslot_flags(vm, i) & KVM_MEM_READONLY) != 0 ? EPT_ALL_RIGHTS & ~EPT_WRITE_RIGHT : EPT_ALL_RIGHTS;
+  g_xlat_shift = 12;
+  return AccessStatus.Ok;
+}
+
+/**
  * Guest-physical to host-physical: through EPT when the vCPU has an EPTP,
  * identity otherwise. A host-physical address outside RAM (no EPT, or an EPT
  * leaf pointing past RAM) is NoMemory: there is nothing to read there.
  */
 @inline function gpa_to_hpa(eptp: u64, caps: u32, gpa: u64, kind: AccessKind, paging_structure: bool): i32 {
   if (eptp == 0) {
+    if (g_soft_vm >= 0) return gpa_via_memslots(gpa);
     g_xlat_hpa = gpa;
     g_xlat_rights = EPT_ALL_RIGHTS;
     g_xlat_shift = 52;
@@ -272,7 +305,7 @@ function walk_once(v: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, impli
   const cr4 = load<u64>(v + Vcpu.Cr4);
   const efer = load<u64>(v + Vcpu.Efer);
   const feat = load<u32>(v + Vcpu.Features);
-  const eptp = load<u64>(v + Vcpu.Eptp);
+  const eptp = g_soft_vm < 0 ? load<u64>(v + Vcpu.Eptp) : 0;
   const caps = load<u32>(v + Vcpu.EptCaps);
 
   let gpa: u64;
@@ -295,7 +328,7 @@ function walk_once(v: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, impli
     const rsvd_root: u64 = rsvd_base | PT_PAGE_SIZE | ((feat & CpuFeat.VendorAmd) != 0 ? PT_AMD_ROOT_BIT8 : 0);
     const rsvd_1g: u64 = rsvd_base | PT_RSVD_1G_LOW | ((feat & CpuFeat.Gbpages) != 0 ? 0 : PT_PAGE_SIZE);
     const rsvd_2m: u64 = rsvd_base | PT_RSVD_2M_LOW;
-    const ad_on_fault = (load<u32>(v + Vcpu.WalkFlags) & WalkFlag.AdOnFault) != 0;
+    const ad_on_fault = g_soft_vm < 0 && (load<u32>(v + Vcpu.WalkFlags) & WalkFlag.AdOnFault) != 0;
     const top: u32 = (cr4 & X86_CR4_LA57) != 0 ? 5 : 4;
     const write = kind == AccessKind.Write;
     const trace = tracing();
@@ -357,6 +390,8 @@ function walk_once(v: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, impli
       if ((pending & (1 << l)) == 0) continue;
       const set: u64 = l == level && write ? PT_ACCESSED | PT_DIRTY : PT_ACCESSED;
       if ((used_value(l) & set) == set) continue;
+      // FNAME(update_accessed_dirty_bits) skips a table in a read-only slot.
+      if (g_soft_vm >= 0 && (used_ept_rights(l) & EPT_WRITE_RIGHT) == 0) continue;
       const refused = guest_ad_refused(v, eptp, caps, l);
       if (refused != AccessStatus.Ok) return refused;
       if (!set_guest_ad(l, set)) return WALK_RETRY;
@@ -369,6 +404,14 @@ function walk_once(v: usize, la: u64, kind: AccessKind, cpl: u32, ac: u32, impli
     gpa = (pte & addr_mask & ~page_mask) | (la & page_mask);
   }
 
+  if (g_soft_vm >= 0) {
+    // KVM's walk ends at the GPA: the data page is not looked at.
+    store<u32>(v + Vcpu.ResStatus, AccessStatus.Ok);
+    store<u64>(v + Vcpu.ResGpa, gpa);
+    store<u32>(v + Vcpu.ResPageShift, shift);
+    store<u32>(v + Vcpu.ResLevel, (shift - 12) / 9 + 1);
+    return AccessStatus.Ok;
+  }
   const d = gpa_to_hpa(eptp, caps, gpa, kind, false);
   if (d != AccessStatus.Ok && d != AccessStatus.NoMemory) return raise_gpa_failure(v, d, gpa, 0);
   if ((g_xlat_rights & 1) != 0) attr |= TlbAttr.EptRead;
@@ -408,5 +451,20 @@ export function walk(vcpu: u32, la: u64, kind: AccessKind, cpl: u32, ac: u32, im
   do {
     r = walk_once(v, la, kind, cpl, ac, implicit);
   } while (r == WALK_RETRY);
+  return r;
+}
+
+/**
+ * KVM's software walk of `la` for KVM_TRANSLATE (kvm_mmu_gva_to_gpa_system,
+ * access 0): a supervisor read with EFLAGS.AC taken as 0, the vCPU's paging
+ * registers, the tables of VM `vm` read and A-bit-updated through its
+ * memslots (see the file comment), no TLB. Returns Ok with ResGpa and
+ * ResPageShift; PageFault or GeneralProtection as walk() does; NoMemory
+ * (ResLevel = the level) when a table cannot be read.
+ */
+export function walk_via_memslots(vcpu: u32, vm: u32, la: u64): i32 {
+  g_soft_vm = <i32>vm;
+  const r = walk(vcpu, la, AccessKind.Read, 0, 0, false);
+  g_soft_vm = -1;
   return r;
 }

@@ -93,11 +93,6 @@ export class GuestCpuid {
     return sig === 'AuthenticAMD' || sig === 'HygonGenuine';
   }
 
-  /** CPUID.80000001H:EDX.Page1GB: 1 GiB pages in PDPTEs. */
-  get gbpages(): boolean {
-    return this.has(BIT.gbpages);
-  }
-
   /** CpuFeat bits for the vCPU record, MAXPHYADDR in bits 7:0. */
   get features(): number {
     const bits: [CpuidBit, number][] = [

@@ -427,7 +427,7 @@ export class Kvm {
   private translateIoctl(file: OpenFile, arg: unknown): unknown {
     const vcpu = file.object as VcpuObject;
     const s = structArg(arg, KVM_TRANSLATION, 'ioctl');
-    const out = translateLinear(this.x, vcpu.vm.id, this.vmm, vcpu.state.guestControl(), field(s, 'linear_address'));
+    const out = translateLinear(this.core, vcpu.vm.id, vcpu.record, field(s, 'linear_address'));
     return this.fill(arg, { ...s, ...out, writeable: 1n, usermode: 0n }, 'kvm_translation');
   }
 

@@ -12,7 +12,6 @@ import {
 } from '../uapi.js';
 import { field, nested } from './args.js';
 import type { StructSpec, StructValue } from './args.js';
-import type { GuestControl } from '../reference/types.js';
 import { GuestCpuid } from './cpuid.js';
 
 /** struct kvm_regs's field order. */
@@ -191,15 +190,6 @@ export class VcpuState {
   setSregs(sregs: StructValue): void {
     this.sregs = structuredClone(sregs);
     this.storeToRecord();
-  }
-
-  /** The paging state a walk of this vCPU's tables needs (PKRU and PKRS: no uAPI sets them yet, so 0). */
-  guestControl(): GuestControl {
-    const s = this.sregs;
-    return {
-      cr0: field(s, 'cr0'), cr3: field(s, 'cr3'), cr4: field(s, 'cr4'), efer: field(s, 'efer'), pkru: 0, pkrs: 0,
-      maxPhyAddr: this.cpuid.maxPhyAddr, vendor: this.cpuid.vendorAmd ? 'amd' : 'intel', gbpages: this.cpuid.gbpages,
-    };
   }
 
   /** CPL: 0 in real mode, else the DPL of SS (what VMX reads for CPL). */
