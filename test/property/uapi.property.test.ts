@@ -364,7 +364,7 @@ describe(`uAPI call sequences (seed ${SEED})`, () => {
       setup = await world(host);
     });
 
-    it(`${host}: after every call, a failure changed nothing, frames balance, owners exist, guest_memfd pages have one file`, () => {
+    it(`${host}: after every call, a failure changed nothing, frames balance, owners exist, guest_memfd pages have one file, EPT and TLBs reach no old frame`, () => {
       fc.assert(
         fc.property(sequenceArb, (calls) => {
           runSequence(setup.w, calls, setup.baseline);
