@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KvmError } from '../../src/kvm/error.js';
+import { Kvm } from '../../src/kvm/kvm.js';
 import type { Translation } from '../../src/kvm/walk-trace.js';
 import * as K from '../../src/uapi.js';
 import { eptGuest } from './ept-fixture.js';
@@ -167,6 +168,33 @@ describe('kvm.translate', () => {
       expect(g.kvm.stats(g.vm).guest_walk).toBe(before + 1);
       expect(g.kvm.stats(g.kvm.fd).guest_walk).toBe(host + 1);
     });
+  });
+
+  it('walks the VM\'s own EPT as faults and pre-faults fill it: a violation at the first level EPT lacks, then none', async () => {
+    const kvm = await Kvm.open({ ramMiB: 16 });
+    const vm = kvm.ioctl(kvm.fd, K.KVM_CREATE_VM, 0) as number;
+    const mem = kvm.mmap(0, 0x20_0000, K.PROT_READ | K.PROT_WRITE, K.MAP_PRIVATE | K.MAP_ANONYMOUS, -1, 0);
+    kvm.ioctl(vm, K.KVM_SET_USER_MEMORY_REGION, { slot: 0, guest_phys_addr: 0, memory_size: 0x20_0000, userspace_addr: mem });
+    const put = (gpa: number, v: bigint) => {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setBigUint64(0, v, true);
+      kvm.write(mem + BigInt(gpa), b);
+    };
+    put(0x1000, 0x2003n); put(0x2000, 0x3003n); put(0x3000, 0x4003n); put(0x4000 + 8 * 0x100, 0x10_0003n);
+    const vcpu = kvm.ioctl(vm, K.KVM_CREATE_VCPU, 0) as number;
+    kvm.ioctl(vcpu, K.KVM_SET_SREGS, { cr0: LONG_MODE.cr0, cr3: 0x1000, cr4: LONG_MODE.cr4, efer: LONG_MODE.efer, cs: { l: 1 } });
+    const la = 0x10_0abcn;
+    // Nothing mapped: reaching the PML4 entry (GPA 0x1000) exits, with EPT A/D making the table read a write.
+    expect(kvm.translate(vcpu, la).fault).toEqual({ type: 'ept-violation', gpa: 0x1000n, qualification: 0x83n, level: 4 });
+    // The tables mapped, the data page not: the guest translation completes, the data access exits.
+    kvm.ioctl(vcpu, K.KVM_PRE_FAULT_MEMORY, { gpa: 0x1000, size: 0x4000 });
+    const data = kvm.translate(vcpu, la, { access: 'write' });
+    expect(data).toMatchObject({ ok: false, gpa: 0x10_0abcn, hpa: null, pageSize: 4096, fault: { type: 'ept-violation', gpa: 0x10_0abcn, level: 0 } });
+    if (data.fault?.type !== 'ept-violation') throw new Error('no violation');
+    // A write (bit 1) to a linear address (bit 7) at the final translation (bit 8), nothing mapped (bits 5:3 clear).
+    expect(data.fault.qualification & 0x1bfn).toBe(0x182n);
+    kvm.ioctl(vcpu, K.KVM_PRE_FAULT_MEMORY, { gpa: 0x10_0000, size: 0x1000 });
+    expect(kvm.translate(vcpu, la, { access: 'write' })).toMatchObject({ ok: true, gpa: 0x10_0abcn, fault: null });
   });
 
   it('names the argument it refuses, and needs a vCPU fd', async () => {
