@@ -152,7 +152,15 @@ export class Kvm {
       const errno = file.kind === 'vm' || file.kind === 'guest_memfd' ? 'ENOTTY' : 'EINVAL';
       throw new KvmError(errno, 'ioctl', `request ${hex(req)} is not an ioctl of a ${file.kind} fd`);
     }
-    return handler(file, arg);
+    if (file.kind !== 'vcpu') return handler(file, arg);
+    // A vCPU ioctl runs as that vCPU: what it does (a pre-fault's mappings,
+    // a walk) counts in the vCPU's stats block, as Linux counts it in vcpu->stat.
+    this.x.stats_select(1 + (file.object as VcpuObject).record);
+    try {
+      return handler(file, arg);
+    } finally {
+      this.x.stats_select(0);
+    }
   }
 
   /** The ioctl `request` of an fd of `kind`, if it has one. */

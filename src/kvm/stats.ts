@@ -2,15 +2,16 @@
 // src/core/stats.ts.
 //
 // The core counts per thread of execution (assembly/stats.ts): block 0 is the
-// host, the thread acting as the kernel outside any vCPU (ioctls, file
-// operations, the VMM's own accesses); block 1 + r belongs to the vCPU on
-// record r, and holds what that vCPU did (its walks, TLB, faults and exits).
+// host, the thread acting as the kernel outside any vCPU (system and VM
+// ioctls, file operations, the VMM's own accesses); block 1 + r belongs to
+// the vCPU on record r, and holds what that vCPU did: its runs (walks, TLB,
+// faults, exits) and its ioctls (a pre-fault's mappings, KVM_TRANSLATE's walk).
 // So a vCPU fd reports its block; a VM fd the sum over its vCPUs, including
 // vCPUs whose fd was closed (Linux keeps a vCPU, and its counts, until the VM
 // goes, while gmemu recycles the record at close); /dev/kvm the whole host,
 // every block summed. Work done on the host thread for one VM (fallocate,
-// punch, memslot and attribute changes) is not told apart per VM: it shows
-// in /dev/kvm's counts only.
+// punch, memslot and attribute changes and the zaps they make) is not told
+// apart per VM: it shows in /dev/kvm's counts only.
 
 import { counterNames } from '../core/stats.js';
 import type { Core } from '../core/wasm.js';

@@ -42,12 +42,29 @@ describe('kvm.stats', () => {
     expect(kvm.stats(second)).toMatchObject({ guest_walk: 1, guest_general_protection: 1, guest_entry_read: 0 });
     expect(kvm.stats(g.vm)).toMatchObject({ guest_walk: 3, guest_general_protection: 1 });
     // Host-thread work (a VMM write faulting a page in) is not a vCPU's.
+    const vmFaults = kvm.stats(g.vm).vmm_page_fault;
     const mem2 = kvm.mmap(0, 4096, K.PROT_READ | K.PROT_WRITE, K.MAP_PRIVATE | K.MAP_ANONYMOUS, -1, 0);
     kvm.write(mem2, Uint8Array.of(1));
-    expect(kvm.stats(g.vm).vmm_page_fault).toBe(0);
+    expect(kvm.stats(g.vm).vmm_page_fault).toBe(vmFaults);
     const host = kvm.stats(kvm.fd);
     expect(host.vmm_page_fault).toBe(hostBefore.vmm_page_fault + 1);
     expect(host.guest_walk).toBe(hostBefore.guest_walk + 3);
+  });
+
+  it('counts a vCPU ioctl\'s work in that vCPU: KVM_PRE_FAULT_MEMORY\'s mappings', async () => {
+    const g = await eptGuest(0x10_0000, { ramMiB: 16 });
+    const { kvm } = g;
+    const x = kvm.core.exports;
+    // The fixture pre-faulted its 256 pages of guest RAM through its vCPU.
+    expect(kvm.stats(g.vcpu).mmu_pf_fixed4k).toBe(256);
+    const second = kvm.ioctl(g.vm, K.KVM_CREATE_VCPU, 1) as number;
+    x.ept_zap(g.root, 0n, 0x4000n);
+    kvm.ioctl(second, K.KVM_PRE_FAULT_MEMORY, { gpa: 0, size: 0x4000 });
+    expect(kvm.stats(second)).toMatchObject({ mmu_pf_fixed4k: 4 });
+    expect(kvm.stats(second).mmu_prefault).toBeGreaterThan(0);
+    expect(kvm.stats(g.vcpu).mmu_pf_fixed4k).toBe(256);
+    expect(kvm.stats(g.vm).mmu_pf_fixed4k).toBe(260);
+    expect(Number(x.stats_read(0, x.Stat.MmuPfFixed4k))).toBe(0);
   });
 
   it('keeps a closed vCPU\'s counts in its VM, and starts a vCPU on a reused record from zero', async () => {
