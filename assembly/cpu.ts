@@ -5,11 +5,16 @@
 // Every instruction is fetched through translation, like a data access of
 // kind Fetch, so NX, SMEP, execute-only EPT and stale TLB entries apply to
 // code too. The translation of the current code page is kept in this
-// instance's globals; it is dropped by everything that can change what a
-// fetch would find (every instruction that flushes the vCPU's TLB or changes
-// its mode, every fault, every exit), and the vCPU's TLB is touched only by
-// its own thread while it runs (tlb.ts), so the kept translation is always
-// one the TLB could still hold.
+// instance's globals, and 8-byte loads keep theirs in a small micro-TLB in
+// the vCPU record (Vcpu.MicroTlb), as a processor's first-level TLBs sit in
+// front of its second level. Both are copies of what the vCPU's TLB gave,
+// made with the rights of the moment, and both are dropped by everything
+// that could change the answer: every cpu_exec call (the host may have
+// changed the vCPU's state or serviced a flush request between calls), every
+// instruction that flushes the TLB or changes CPL, RFLAGS.AC, PKRU or a
+// control register, and every fault. The vCPU's TLB is touched only by its
+// own thread while it runs (tlb.ts), so a kept translation is always one the
+// TLB could still hold; hits count as TLB hits and guest reads.
 //
 // Registers live in the vCPU record (Vcpu.Gpr); RIP is kept in a local while
 // the loop runs and stored back on every way out. A fault is delivered to the
@@ -18,17 +23,17 @@
 // triple fault: CpuExit.Shutdown. Nothing here allocates.
 
 import {
-  AccessKind, AccessStatus, CpuFeat, CpuFlag, KvmRun, PAGE_SIZE, RunPending, Vcpu,
+  AccessKind, AccessStatus, CpuFeat, CpuFlag, KvmRun, MICRO_TLB_ENTRIES, MICRO_TLB_ENTRY_BYTES, PAGE_SIZE, RunPending, Vcpu,
   hpa_to_ptr, vcpu_ptr,
 } from './layout';
 import { Cond, INSN_BYTES, Op, REG_ZERO, SysReg, Vector } from './isa';
-import { guest_read64, guest_write64, vcpu_access } from './access';
+import { guest_write64, vcpu_access } from './access';
 import { emulated_gpa_ptr } from './emulate';
 import { vcpu_vm } from './requests';
 import { invlpg, invpcid, mov_cr3, mov_cr4, wrpkru } from './cr';
 import { Stat, stat_add, stat_inc } from './stats';
 import { raise_general_protection } from './paging';
-import { X86_CR0_PE, X86_CR4_PKE, X86_EFLAGS_AC } from './x86';
+import { X86_CR0_PE, X86_CR0_PG, X86_CR4_PKE, X86_EFLAGS_AC } from './x86';
 
 /** Why cpu_exec returned. */
 export enum CpuExit {
@@ -65,7 +70,6 @@ const PAGE_MASK: u64 = <u64>PAGE_SIZE - 1;
 const NO_PAGE: u64 = 1;
 
 // The current code page's translation (see the file comment).
-let g_code_vcpu: u32 = 0;
 let g_code_page: u64 = NO_PAGE;
 let g_code_ptr: usize = 0;
 
@@ -95,9 +99,17 @@ let g_n0: u32 = 0;
   g_code_page = NO_PAGE;
 }
 
-/** Forgets the kept code translation: the host changed the vCPU's state or its TLB. */
-export function cpu_code_drop(): void {
+const MICRO_TLB_MASK: u64 = <u64>MICRO_TLB_ENTRIES - 1;
+
+/** The micro-TLB entry that would hold linear address `la`. */
+@inline function micro_slot(v: usize, la: u64): usize {
+  return v + Vcpu.MicroTlb + (<usize>((la >> 12) & MICRO_TLB_MASK) * MICRO_TLB_ENTRY_BYTES);
+}
+
+/** Forgets every kept translation of the vCPU at `v`. */
+function drop_all(v: usize): void {
   code_drop();
+  for (let i: u32 = 0; i < MICRO_TLB_ENTRIES; i++) store<u64>(v + Vcpu.MicroTlb + <usize>i * MICRO_TLB_ENTRY_BYTES, NO_PAGE);
 }
 
 @inline function reg_ptr(v: usize, r: u32): usize {
@@ -186,7 +198,7 @@ function emulated_translate(vm: u32, la: u64, width: u32, write: bool): i32 {
  * for a triple fault (no handler, or a fault before the last one's IRET).
  */
 function deliver(v: usize, rip: u64, vec: u32, err: u64): u64 {
-  code_drop();
+  drop_all(v);
   const handler = load<u64>(v + (vec == Vector.Pf ? Vcpu.VecPf : vec == Vector.Gp ? Vcpu.VecGp : Vcpu.VecUd));
   if (load<u32>(v + Vcpu.FaultActive) != 0 || handler == 0) {
     stat_inc(Stat.GuestTripleFault);
@@ -350,14 +362,12 @@ function fetch_page(vcpu: u32, v: usize, rip: u64): i32 {
   if (g_emu_vm >= 0) {
     const p = emulated_gpa_ptr(<u32>g_emu_vm, rip, false);
     if (p == 0) return AccessStatus.NoMemory;
-    g_code_vcpu = vcpu;
     g_code_page = rip & ~PAGE_MASK;
     g_code_ptr = p - <usize>(rip & PAGE_MASK);
     return AccessStatus.Ok;
   }
   const r = vcpu_access(vcpu, rip, AccessKind.Fetch, cpl_of(v), 0, false);
   if (r != AccessStatus.Ok) return r;
-  g_code_vcpu = vcpu;
   g_code_page = rip & ~PAGE_MASK;
   g_code_ptr = hpa_to_ptr(load<u64>(v + Vcpu.ResHpa) & ~PAGE_MASK);
   return r;
@@ -372,7 +382,8 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
   let rip = load<u64>(v + Vcpu.Rip);
   let left = budget;
   let exit: i32 = CpuExit.Budget;
-  if (g_code_vcpu != vcpu) code_drop();
+  drop_all(v);
+  const paging = (load<u64>(v + Vcpu.Cr0) & X86_CR0_PG) != 0;
   g_emu_vm = -1;
   if ((load<u32>(v + Vcpu.CpuFlags) & CpuFlag.EmulateRealMode) != 0 && (load<u64>(v + Vcpu.Cr0) & X86_CR0_PE) == 0) {
     g_emu_vm = vcpu_vm(vcpu);
@@ -446,9 +457,23 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
         if (!width_ok(c)) { ud = true; break; }
         g_op = op; g_a = a; g_width = c;
         if (c == 8 && g_emu_vm < 0) {
-          const value = guest_read64(vcpu, opnd);
-          status = load<u32>(v + Vcpu.ResStatus);
-          if (status == AccessStatus.Ok) set_reg(v, a, value);
+          const slot = micro_slot(v, opnd);
+          const off = opnd & PAGE_MASK;
+          if (load<u64>(slot) == (opnd & ~PAGE_MASK) && off <= PAGE_MASK - 7) {
+            stat_inc(Stat.GuestRead);
+            if (paging) stat_inc(Stat.TlbHit);
+            set_reg(v, a, load<u64>(load<usize>(slot, 8) + <usize>off));
+            break;
+          }
+          status = data_translate(vcpu, v, opnd, 8, AccessKind.Read);
+          if (status != AccessStatus.Ok) break;
+          if (g_n0 == 8) {
+            store<u64>(slot, opnd & ~PAGE_MASK);
+            store<usize>(slot, g_p0 - <usize>off, 8);
+            set_reg(v, a, load<u64>(g_p0));
+          } else {
+            set_reg(v, a, load_split(g_p0, g_n0, g_p1, 8));
+          }
           break;
         }
         status = data_translate(vcpu, v, opnd, c, AccessKind.Read);
@@ -494,12 +519,12 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
       }
       case Op.Invlpg:
         status = invlpg(vcpu, opnd);
-        code_drop();
+        drop_all(v);
         break;
       case Op.Invpcid:
         if (c > REG_ZERO) { ud = true; break; }
         status = invpcid(vcpu, reg(v, a), reg(v, b), reg(v, c));
-        code_drop();
+        drop_all(v);
         break;
       case Op.MovToSys: {
         const f = sysreg_field(c, true);
@@ -508,7 +533,7 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
         else if (c == SysReg.Cr4) status = mov_cr4(vcpu, reg(v, a));
         else if (cpl_of(v) != 0) status = raise_general_protection(v);
         else store<u64>(v + f, reg(v, a));
-        code_drop();
+        drop_all(v);
         break;
       }
       case Op.MovFromSys: {
@@ -529,6 +554,7 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
         if (<u32>reg(v, 1) != 0 || (op == Op.Wrpkru && <u32>reg(v, 2) != 0)) { status = raise_general_protection(v); break; }
         if (op == Op.Wrpkru) {
           status = wrpkru(vcpu, <u32>reg(v, 0));
+          drop_all(v);
         } else {
           set_reg(v, 0, <u64>load<u32>(v + Vcpu.Pkru));
           set_reg(v, 2, 0);
@@ -540,6 +566,7 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
         if (cpl_of(v) != 0 || (load<u32>(v + Vcpu.Features) & CpuFeat.Smap) == 0) { ud = true; break; }
         const fl = load<u64>(v + Vcpu.Rflags);
         store<u64>(v + Vcpu.Rflags, op == Op.Stac ? fl | X86_EFLAGS_AC : fl & ~X86_EFLAGS_AC);
+        drop_all(v);
         break;
       }
       case Op.Vmcall:
@@ -575,14 +602,14 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
         set_reg(v, 11, load<u64>(v + Vcpu.Rflags));
         store<u32>(v + Vcpu.Cpl, 0);
         next = load<u64>(v + Vcpu.Lstar);
-        code_drop();
+        drop_all(v);
         break;
       case Op.Sysret:
         if (cpl_of(v) != 0) { status = raise_general_protection(v); break; }
         store<u64>(v + Vcpu.Rflags, reg(v, 11) | 2);
         store<u32>(v + Vcpu.Cpl, 3);
         next = reg(v, 1);
-        code_drop();
+        drop_all(v);
         break;
       case Op.Iret:
         if (cpl_of(v) != 0 || load<u32>(v + Vcpu.FaultActive) == 0) { status = raise_general_protection(v); break; }
@@ -590,7 +617,7 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
         store<u32>(v + Vcpu.Cpl, load<u32>(v + Vcpu.FaultCpl));
         store<u32>(v + Vcpu.FaultActive, 0);
         next = load<u64>(v + Vcpu.FaultRip);
-        code_drop();
+        drop_all(v);
         break;
       case Op.Nop: break;
       default: ud = true;
@@ -616,7 +643,6 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
     rip = next;
     if (exit != CpuExit.Budget) break;
   }
-  if (exit != CpuExit.Budget) code_drop();
   // An instruction that stopped at an EPT fault runs again from its start: it was not executed yet.
   if (exit == CpuExit.EptFault) left++;
   store<u64>(v + Vcpu.Rip, rip);
@@ -630,7 +656,6 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
 /** Sets the CpuFlag bits: what KVM_SET_SREGS and the host profile say about the vCPU's mode. */
 export function cpu_set_flags(vcpu: u32, flags: u32): void {
   store<u32>(vcpu_ptr(vcpu) + Vcpu.CpuFlags, flags);
-  code_drop();
 }
 
 /** Whether the vCPU is in 64-bit mode (is_64_bit_hypercall). */

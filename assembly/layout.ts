@@ -244,7 +244,17 @@ export enum Vcpu {
   Run = 2576,
   /** The PIO data page of the vCPU mmap, as far as one port access needs it (8 bytes). */
   PioData = 3088,
+  /**
+   * The interpreter's load micro-TLB (cpu.ts): MICRO_TLB_ENTRIES of
+   * MICRO_TLB_ENTRY_BYTES, each a linear page (u64; 1 = empty) and the host
+   * pointer of its frame (u64), copies of translations the vCPU's TLB gave.
+   */
+  MicroTlb = 3104,
 }
+
+/** Entries of the load micro-TLB (a power of two), indexed by the low bits of the linear page number. */
+export const MICRO_TLB_ENTRIES: u32 = 16;
+export const MICRO_TLB_ENTRY_BYTES: u32 = 16;
 
 /** Vcpu.CpuFlags bits: how the vCPU's mode looks to the interpreter and to KVM. */
 export enum CpuFlag {

@@ -16,7 +16,7 @@
 // KVM_EXIT_MEMORY_FAULT, another errno from the fault path with no exit.
 
 import { KvmRun, RunPending, Vcpu, vcpu_ptr } from './layout';
-import { CpuExit, cpu_code_drop, cpu_emulate_mmio, cpu_exec, cpu_executed } from './cpu';
+import { CpuExit, cpu_emulate_mmio, cpu_exec, cpu_executed } from './cpu';
 import { complete_hypercall, kvm_emulate_hypercall } from './hypercall';
 import { INSN_BYTES } from './isa';
 import { PageFaultResult, handle_ept_violation, kvm_page_fault_errno } from './mmu';
@@ -125,8 +125,6 @@ export function vcpu_run(vcpu: u32, exit_mask: u64): i32 {
   for (;;) {
     vcpu_service_requests(vcpu);
     if (!vcpu_enter_guest_mode(vcpu)) continue;
-    // Whatever flushed the TLB outside guest mode: the kept code page goes too.
-    cpu_code_drop();
     let exit: i32 = CpuExit.Budget;
     do {
       exit = cpu_exec(vcpu, left < RUN_SLICE ? left : RUN_SLICE);

@@ -15,6 +15,7 @@ import type { WalkOutcome } from '../src/reference/types.js';
 import { NativeBuildError, findCompiler, runNative } from './native.js';
 import type { NativeResult } from './native.js';
 import { BENCH_SCHEMA, judge } from './report.js';
+import { measureGuestLoadHitNs } from './guest-load.js';
 import { measureShootdownRtt } from './shootdown.js';
 import type { BenchReport, Metric } from './report.js';
 import { buildBenchVm, xorshift32 } from './vm.js';
@@ -62,6 +63,7 @@ const DIRECT_MAP_PAGES = 512;
 
 const TARGETS = {
   tlb_hit_load_ns: { on: 'value', op: '<=', bound: 8 },
+  guest_load_hit_ns: { on: 'value', op: '<=', bound: 8 },
   walk2d_ns: { on: 'ratio', op: '<=', bound: 1.2 },
   copy64_gbps: { on: 'ratio', op: '>=', bound: 0.9 },
   shootdown_rtt_us: { on: 'value', op: '<=', bound: 2 },
@@ -194,6 +196,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     x.bench_tlb_hit_load(vm.vcpu, vm.copySrc, TLB_HIT_PAGES, it.tlbHitLoads);
   }) / it.tlbHitLoads;
 
+  // guest_load_hit_ns: the same loads, as a guest program through the interpreter.
+  const guestLoadNs = measureGuestLoadHitNs(vm, it.tlbHitLoads, it.reps, TLB_HIT_PAGES);
+
   // walk2d_ns: the full 2D walk of random addresses of the walk range.
   const walkSeed = seed ^ 0x6a09e667;
   const walkChecksum = x.bench_walk2d(vm.vcpu, vm.walkBase, vm.walkPages, it.walks, walkSeed);
@@ -262,6 +267,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       : 'no C compiler found (set CC or install cc): the native baseline was not measured';
   const metrics: Record<string, Metric> = {
     tlb_hit_load_ns: judge(tlbNs, 'ns', TARGETS.tlb_hit_load_ns),
+    guest_load_hit_ns: judge(guestLoadNs, 'ns', TARGETS.guest_load_hit_ns, undefined,
+      'an 8-byte load by the guest interpreter (fetch, decode, TLB hit); loops of 8 loads and a LOOP'),
     walk2d_ns: judge(walkNs, 'ns', TARGETS.walk2d_ns, native?.walk2dNs ?? null),
     walk2d_native_ns: native ? judge(native.walk2dNs, 'ns') : judge(null, 'ns', undefined, undefined, noNative),
     walk2d_ts_ns: judge(tsNs, 'ns', undefined, native?.walk2dNs ?? null),

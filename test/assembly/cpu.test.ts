@@ -316,6 +316,33 @@ describe('cpu: privilege, system instructions', () => {
   });
 });
 
+describe('cpu: the load micro-TLB', () => {
+  it('keeps a load translation like the TLB: stale until a flush, and never past a change of the rights of the moment', async () => {
+    const m = await machine();
+    m.x.mov_cr4(0, 0x20n | (1n << 21n) | (1n << 22n)); // SMAP, PKE
+    m.t.map(0x52_0000n, 0x27_0000n, P | W | U | A | D);
+    m.f.write64(0x27_0000n, 1n);
+    m.f.write64(0x28_0000n, 2n);
+    const h = m.program().add('r10', 1).movFromSys('r15', 'fault_rip').add('r15', 16).movToSys('fault_rip', 'r15').iret();
+    m.load(h, HANDLER, HANDLER_PA);
+    const p = m.program().mov('rax', HANDLER).movToSys('vec_pf', 'rax').mov('rcx', 0).mov('rdx', 0)
+      .stac().ld(8, 'r8', 0x52_0000n).hlt()        // fills the micro-TLB
+      .ld(8, 'r9', 0x52_0000n)                      // stale: the PTE moved, nothing flushed
+      .mov('rax', 1).wrpkru().ld(8, 'r12', 0x52_0000n) // key 0 access-disabled: #PF, which drops the TLB entry
+      .mov('rax', 0).wrpkru().ld(8, 'r13', 0x52_0000n) // walks again: the new page, kept again
+      .clac().ld(8, 'r11', 0x52_0000n)              // SMAP: #PF, not the kept translation
+      .hlt();
+    m.load(p, CODE, CODE_PA);
+    m.run();
+    m.t.map(0x52_0000n, 0x28_0000n, P | W | U | A | D);
+    m.setReg('r11', 99n);
+    m.setReg('r12', 99n);
+    m.run();
+    expect([m.reg('r8'), m.reg('r9'), m.reg('r12'), m.reg('r13'), m.reg('r11')]).toEqual([1n, 1n, 99n, 2n, 99n]);
+    expect(m.reg('r10')).toBe(2n);
+  });
+});
+
 describe('cpu: bulk copy and fill', () => {
   it('copies and fills page by page and restarts after a fault where it stopped', async () => {
     const m = await machine();

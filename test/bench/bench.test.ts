@@ -15,6 +15,7 @@ const TINY: BenchOptions = {
 
 const UNITS: Record<string, string> = {
   tlb_hit_load_ns: 'ns',
+  guest_load_hit_ns: 'ns',
   walk2d_ns: 'ns',
   walk2d_native_ns: 'ns',
   walk2d_ts_ns: 'ns',
