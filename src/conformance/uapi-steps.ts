@@ -16,7 +16,10 @@
 // distinct indices, so one page maps itself). An exit the access left
 // pending (MMIO, IO, a hypercall) is completed first with immediate_exit, as
 // a VMM does before it changes the vCPU's state. The run's answer is the
-// exit, or `no_exit` when the guest reached the HLT.
+// exit, or `no_exit` when the guest reached the HLT. A step's `path` is the
+// reference host's: the host profile decides it here, as it did there
+// (verified cases run on 'shadow', which emulates real mode; source cases on
+// 'tdp', where the access takes the EPT fault path).
 
 import { assemble } from '../guest/assembler.js';
 import { bootState } from '../guest/layout.js';

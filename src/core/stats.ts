@@ -73,7 +73,7 @@ export const COUNTER_DOCS: Readonly<Record<string, string>> = {
 
   guest_read: 'guest data reads through the MMU',
   guest_write: 'guest data writes through the MMU',
-  guest_fetch: 'guest instruction fetches through the MMU',
+  guest_fetch: 'guest instruction fetches translated through the MMU (the interpreter translates once for each code page it enters)',
   guest_copy_bytes: 'bytes moved by translated guest copies and fills',
 
   gmem_page_alloc: 'pages added to a guest_memfd page cache (fault-in or fallocate)',
