@@ -47,7 +47,7 @@ describe('README', () => {
       [{ linear_address: 0x12345, physical_address: 0x12345, valid: 1, writeable: 1, usermode: 0, pad: [0, 0, 0, 0, 0] }],
       [{ type: 'ept-violation', gpa: 4096n, qualification: 131n, level: 4 }],
       [true, 0x12345n, 2 << 20, 24],
-      [2],
+      [3],
       ['EINVAL', -22, 'ioctl'],
     ]);
   });
