@@ -493,8 +493,10 @@ function zap_table(pfn: u32, level: u32, base: u64, start: u64, end: u64, mode: 
     const n = zap_table(child, level - 1, child_base,
       start > child_base ? start : child_base, end < child_end ? end : child_end, mode);
     zapped += n;
-    // A deferred zap also takes tables that leaf-only zaps emptied earlier.
-    if (mode != ZapMode.Leafs && (n != 0 || mode == ZapMode.Defer) && table_is_empty(child)) {
+    // A deferred zap takes the tables that lie wholly inside the range (the
+    // ones leaf-only zaps emptied earlier too) and no table above them.
+    const goes = mode == ZapMode.Defer ? start <= child_base && child_end <= end : mode == ZapMode.Free && n != 0;
+    if (goes && table_is_empty(child)) {
       atomic.store<u64>(slot, 0);
       if (mode == ZapMode.Defer) table_defer(child);
       else table_free(child);
@@ -524,9 +526,9 @@ export function ept_zap(root: u32, gpa: u64, len: u64): u64 {
 }
 
 /**
- * ept_zap for an EPT that vCPUs may be walking right now: the tables it
- * empties are unlinked but not freed, as the TDP MMU hands removed tables to
- * RCU. The caller completes the remote TLB flush (after which no vCPU is
+ * ept_zap for an EPT that vCPUs may be walking right now: the tables that lie
+ * wholly inside the range are unlinked but not freed, as the TDP MMU hands
+ * removed tables to RCU. The caller completes the remote TLB flush (after which no vCPU is
  * inside a walk that began before the zap, nor holds a translation through
  * the zapped entries) and then calls ept_free_deferred in the same thread.
  * Returns the number of leaves zapped.

@@ -88,3 +88,6 @@ export {
   kvm_gmem_invalidate_end, kvm_vm_set_mem_attributes,
 } from './mmu-invalidate';
 export { ept_zap_deferred, ept_zap_leafs, ept_free_deferred, ept_deferred_count, ept_map_conflict_level, ept_map_conflict_entry } from './ept';
+export {
+  HPAGE_SHIFT, HPAGE_FRAMES, HUGETLB_OWNER, hugetlb_pool_init, hugetlb_pages, hugetlb_free_pages, hugetlb_resv_pages,
+} from './hugetlb';

@@ -82,6 +82,14 @@ export enum Hdr {
    */
   Threads = 96,
   Cores = 100,
+  /**
+   * The hugetlb pool (hugetlb.ts): first pfn of its 2 MiB pages, how many it
+   * has, how many are free, and how many of the free ones mmap reserved.
+   */
+  HugetlbBase = 104,
+  HugetlbPages = 108,
+  HugetlbFree = 112,
+  HugetlbResv = 116,
 }
 
 /** Lock indices; the word of lock i is at OffLocks + i * LOCK_STRIDE. */
@@ -134,6 +142,8 @@ export enum FrameKind {
   PageTable = 3,
   /** Kernel memory that is not a page table (e.g. KVM's own structures). */
   Kernel = 4,
+  /** A 4 KiB piece of a 2 MiB page of the hugetlb pool (hugetlb.ts). */
+  Hugetlb = 5,
 }
 
 /** Direct-map region tables: the u32 arrays after OffDmap. */

@@ -50,7 +50,8 @@ import { vcpu_set_ept } from './cr';
 import { PFN_NONE, frame_put } from './phys';
 import { KVM_MEMORY_ATTRIBUTE_PRIVATE, attr_get, attr_range_is } from './attributes';
 import { gmem_get_pfn, gmem_pfn } from './gmem';
-import { FOLL_KVM, gup_pfn, vma_find, vma_pfn, vma_prot } from './vma';
+import { FOLL_KVM, VmaKind, gup_pfn, vma_find, vma_kind, vma_pfn, vma_prot } from './vma';
+import { HPAGE_SHIFT } from './hugetlb';
 import { memslot_base_gfn, memslot_flags, memslot_generation, memslot_gmem_file, memslot_gmem_pgoff,
   memslot_lookup_gfn, memslot_npages, memslot_userspace_addr } from './memslot';
 import {
@@ -230,10 +231,13 @@ function memory_fault(vcpu: u32, gfn: u64, is_private: bool, err: i32): i32 {
 
 /**
  * host_pfn_mapping_level, as a page shift: the size of the VMM's page-table
- * mapping of `hva`. The VMM's memory is mapped with 4 KiB pages (no THP).
+ * mapping of `hva`: 2 MiB in a hugetlb VMA, else 4 KiB (no THP is modelled).
+ * Read without mmap_lock, as KVM reads the host page tables: a racing
+ * munmap or mprotect ends an invalidation, which the fault's retry catches.
  */
 function host_mapping_shift(hva: u64): u32 {
-  return PAGE_SHIFT;
+  const i = vma_find(hva);
+  return i >= 0 && vma_kind(<u32>i) == VmaKind.Hugetlb ? HPAGE_SHIFT : PAGE_SHIFT;
 }
 
 /** lpage_info's disallow_lpage for the 2^shift-byte page around `gfn`, and KVM_LPAGE_MIXED_FLAG. */

@@ -45,6 +45,7 @@ import {
   GUEST_MEMFD_FLAG_INIT_SHARED, GUEST_MEMFD_FLAG_NO_DIRECT_MAP,
   gmem_flags, gmem_get, gmem_get_pfn, gmem_pfn, gmem_put, gmem_size,
 } from './gmem';
+import { HPAGE_FRAMES, HPAGE_SHIFT, hugetlb_alloc, hugetlb_is_head, hugetlb_put, hugetlb_reserve, hugetlb_unreserve } from './hugetlb';
 import { Stat, stat_inc } from './stats';
 import { spin_lock, spin_unlock } from './sync';
 
@@ -60,6 +61,12 @@ export enum VmaKind {
    * rights are what FOLL_KVM may use.
    */
   KvmProtected = 2,
+  /**
+   * Anonymous memory from the hugetlb pool (MAP_HUGETLB): 2 MiB pages,
+   * reserved at mmap, taken whole on first touch (hugetlb.ts). Its start,
+   * end and every split are 2 MiB-aligned.
+   */
+  Hugetlb = 3,
 }
 
 // PROT_* as in the uAPI.
@@ -88,6 +95,12 @@ const EINVAL: i32 = -22;
 
 /** A page-table entry: the page's HPA with bit 0 set, so pfn 0 is not "empty". */
 const PTE_PRESENT: u64 = 1;
+/**
+ * Bit 1: a 4 KiB piece of a hugetlb page. Such entries hold no frame
+ * reference: the page is the pool's, and goes back to it with its first piece.
+ */
+const PTE_HUGETLB: u64 = 2;
+const HPAGE_MASK: u64 = (<u64>1 << HPAGE_SHIFT) - 1;
 
 /** The frame the last successful vmm_touch or gup_pfn of this instance reached. */
 let g_pfn: u32 = PFN_NONE;
@@ -229,15 +242,33 @@ function zap_range(start: u64, end: u64): u64 {
   const last = end >> PAGE_SHIFT;
   let dropped: u64 = 0;
   for (let pg = radix_next(root, start >> PAGE_SHIFT, last); pg != RADIX_NONE; pg = radix_next(root, pg + 1, last)) {
-    frame_put(<u32>(radix_erase(root, pg) >> PAGE_SHIFT));
+    const pte = radix_erase(root, pg);
+    const pfn = <u32>(pte >> PAGE_SHIFT);
+    if ((pte & PTE_HUGETLB) == 0) frame_put(pfn);
+    else if (hugetlb_is_head(pfn)) hugetlb_put(pfn);
     dropped++;
   }
   add_rss(-(<i64>dropped));
   return dropped;
 }
 
+/** Reservations of the hugetlb VMAs' 2 MiB pages in [start, end) that were never faulted in. */
+function unused_hugetlb_reservations(start: u64, end: u64): u64 {
+  let n: u64 = 0;
+  for (let i = first_ending_after(start); i < count() && v_start(i) < end; i++) {
+    if (v_kind(i) != VmaKind.Hugetlb) continue;
+    const lo = v_start(i) > start ? v_start(i) : start;
+    const hi = v_end(i) < end ? v_end(i) : end;
+    for (let a = lo; a < hi; a += HPAGE_MASK + 1) {
+      if (!has_page_table() || radix_lookup(pt_root(), a >> PAGE_SHIFT) == 0) n++;
+    }
+  }
+  return n;
+}
+
 /** Removes every VMA in [start, end), splitting or trimming those that cross its edges. */
 function clear_range(start: u64, end: u64): void {
+  hugetlb_unreserve(unused_hugetlb_reservations(start, end));
   zap_range(start, end);
   let i = first_ending_after(start);
   if (i < count() && v_start(i) < start) {
@@ -273,6 +304,7 @@ function fault_in(i: u32, hva: u64): i32 {
     store<u32>(mm_ptr() + MmRec.PageTableRoot, root);
     store<u32>(mm_ptr() + MmRec.HasPageTable, 1);
   }
+  if (v_kind(i) == VmaKind.Hugetlb) return fault_in_huge(hva);
   let pfn: u32;
   if (v_kind(i) == VmaKind.GuestMemfd) {
     // kvm_gmem_fault_user_mapping: only shared pages inside i_size.
@@ -299,6 +331,43 @@ function fault_in(i: u32, hva: u64): i32 {
   return 0;
 }
 
+/**
+ * hugetlb_fault: the 2 MiB page around `hva`, from the mapping's reservation,
+ * entered as its 512 pieces. Returns 0 with the piece of `hva` in g_pfn,
+ * FAULT_SIGBUS when no reserved page is left, or -12 (ENOMEM).
+ */
+function fault_in_huge(hva: u64): i32 {
+  const head = hugetlb_alloc(VMM_OWNER);
+  if (head == PFN_NONE) return FAULT_SIGBUS;
+  const first = (hva & ~HPAGE_MASK) >> PAGE_SHIFT;
+  const root = pt_root();
+  for (let k: u32 = 0; k < HPAGE_FRAMES; k++) {
+    const pte = (<u64>(head + k) << PAGE_SHIFT) | PTE_PRESENT | PTE_HUGETLB;
+    if (radix_store(root, first + k, pte, VMM_OWNER) != 0) {
+      for (let j: u32 = 0; j < k; j++) radix_erase(root, first + j);
+      hugetlb_put(head);
+      hugetlb_reserve(1);
+      return ENOMEM;
+    }
+  }
+  add_rss(HPAGE_FRAMES);
+  stat_inc(Stat.VmmPageFault);
+  g_pfn = head + <u32>((hva & HPAGE_MASK) >> PAGE_SHIFT);
+  return 0;
+}
+
+/**
+ * False when [start, end) would split a hugetlb VMA at an address that is not
+ * 2 MiB-aligned (hugetlb_split's EINVAL). Called with or without Lock.Mm by
+ * the one thread that changes the VMAs.
+ */
+function huge_splits_ok(start: u64, end: u64): bool {
+  const a = find(start);
+  if (a >= 0 && v_kind(<u32>a) == VmaKind.Hugetlb && (start & HPAGE_MASK) != 0) return false;
+  const b = find(end);
+  return !(b >= 0 && v_kind(<u32>b) == VmaKind.Hugetlb && v_start(<u32>b) < end && (end & HPAGE_MASK) != 0);
+}
+
 /** Page-aligned, non-empty, inside user space. */
 @inline function range_ok(start: u64, len: u64): bool {
   return ((start | len) & (PAGE_SIZE - 1)) == 0 && len != 0 && start < TASK_SIZE && len <= TASK_SIZE - start;
@@ -309,11 +378,16 @@ function fault_in(i: u32, hva: u64): i32 {
  * (and unmapping the pages of) whatever was there. `file` and `pgoff` (in
  * pages) matter for VmaKind.GuestMemfd only; the VMA takes a reference on the
  * file. Returns 0; -22 (EINVAL) for a range that is unaligned, empty or
- * outside user space, or an unknown kind; -9 (EBADF) when the file does not
- * exist; -12 (ENOMEM) when the VMA table would overflow.
+ * outside user space, or an unknown kind, a hugetlb range not 2 MiB-aligned,
+ * or one that would split a hugetlb VMA off its 2 MiB boundaries; -9 (EBADF)
+ * when the file does not exist; -12 (ENOMEM) when the VMA table would
+ * overflow or the hugetlb pool cannot reserve the mapping's pages.
  */
 export function vma_map(start: u64, len: u64, prot: u32, kind: u32, file: i32, pgoff: u64): i32 {
-  if (!range_ok(start, len) || kind > <u32>VmaKind.KvmProtected) return EINVAL;
+  if (!range_ok(start, len) || kind > <u32>VmaKind.Hugetlb) return EINVAL;
+  const huge = kind == VmaKind.Hugetlb;
+  if (huge && ((start | len) & HPAGE_MASK) != 0) return EINVAL;
+  if (!huge_splits_ok(start, start + len)) return EINVAL;
   if (kind == VmaKind.GuestMemfd) {
     if (file < 0 || gmem_get(<u32>file) != 0) return EBADF;
   } else {
@@ -322,11 +396,14 @@ export function vma_map(start: u64, len: u64, prot: u32, kind: u32, file: i32, p
     file = -1;
     pgoff = start >> PAGE_SHIFT;
   }
+  // hugetlb_reserve_pages, before the old mappings go (hugetlb_file_setup).
+  if (huge && !hugetlb_reserve(len >> HPAGE_SHIFT)) return ENOMEM;
   const end = start + len;
   spin_lock(Lock.Mm);
   if (<i32>count() + clear_growth(start, end) + 1 > <i32>VMA_MAX) {
     spin_unlock(Lock.Mm);
     if (kind == VmaKind.GuestMemfd) gmem_put(<u32>file);
+    if (huge) hugetlb_unreserve(len >> HPAGE_SHIFT);
     return ENOMEM;
   }
   clear_range(start, end);
@@ -341,11 +418,12 @@ export function vma_map(start: u64, len: u64, prot: u32, kind: u32, file: i32, p
 /**
  * munmap: removes [start, start + len) from the address space and frees its
  * anonymous pages. A range with no VMA in it is fine. Returns 0; -22 (EINVAL)
- * for an unaligned, empty or out-of-range request; -12 (ENOMEM) when
- * splitting a VMA in two would overflow the table.
+ * for an unaligned, empty or out-of-range request, or one that would split a
+ * hugetlb VMA off its 2 MiB boundaries; -12 (ENOMEM) when splitting a VMA in
+ * two would overflow the table.
  */
 export function vma_unmap(start: u64, len: u64): i32 {
-  if (!range_ok(start, len)) return EINVAL;
+  if (!range_ok(start, len) || !huge_splits_ok(start, start + len)) return EINVAL;
   const end = start + len;
   spin_lock(Lock.Mm);
   if (<i32>count() + clear_growth(start, end) > <i32>VMA_MAX) {
@@ -390,13 +468,14 @@ function isolate(start: u64, end: u64): u32 {
 
 /**
  * mprotect: sets PROT_* `prot` on [start, start + len). Returns 0; -22
- * (EINVAL) for an unaligned or out-of-range request; -12 (ENOMEM) when part
+ * (EINVAL) for an unaligned or out-of-range request, or one that would split
+ * a hugetlb VMA off its 2 MiB boundaries; -12 (ENOMEM) when part
  * of the range is not mapped or the splits would overflow the table; -13
  * (EACCES) for PROT_EXEC on a guest_memfd mapping (its file system is
  * noexec). Nothing changes on an error.
  */
 export function vma_protect(start: u64, len: u64, prot: u32): i32 {
-  if (!range_ok(start, len)) return EINVAL;
+  if (!range_ok(start, len) || !huge_splits_ok(start, start + len)) return EINVAL;
   const end = start + len;
   spin_lock(Lock.Mm);
   let err = check_mapped(start, end);
@@ -422,8 +501,8 @@ export function vma_protect(start: u64, len: u64, prot: u32): i32 {
  * VM_KVM_PROTECTED when the guest asks for protected memory. The pages stay
  * where they are; from then on the process's own accesses raise SIGBUS and
  * GUP needs FOLL_KVM. Returns 0; -22 (EINVAL) for a bad range or one that
- * holds a guest_memfd mapping; -12 (ENOMEM) as vma_protect. Nothing changes
- * on an error.
+ * holds a guest_memfd or hugetlb mapping; -12 (ENOMEM) as vma_protect.
+ * Nothing changes on an error.
  */
 export function vma_kvm_protect(start: u64, len: u64): i32 {
   if (!range_ok(start, len)) return EINVAL;
@@ -431,7 +510,7 @@ export function vma_kvm_protect(start: u64, len: u64): i32 {
   spin_lock(Lock.Mm);
   let err = check_mapped(start, end);
   for (let i = first_ending_after(start); err == 0 && i < count() && v_start(i) < end; i++) {
-    if (v_kind(i) == VmaKind.GuestMemfd) err = EINVAL;
+    if (v_kind(i) == VmaKind.GuestMemfd || v_kind(i) == VmaKind.Hugetlb) err = EINVAL;
   }
   if (err != 0) {
     spin_unlock(Lock.Mm);

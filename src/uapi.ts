@@ -172,6 +172,8 @@ export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
+/** Anonymous memory from the hugetlb pool, in 2 MiB pages (Kvm.open hugePages). */
+export const MAP_HUGETLB = 0x40000;
 /** mmap type: MAP_SHARED that fails (EOPNOTSUPP) on flags it does not know. */
 export const MAP_SHARED_VALIDATE = 0x03;
 

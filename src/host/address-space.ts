@@ -9,11 +9,13 @@ import { intArg } from '../kvm/args.js';
 import { errnoName } from '../kvm/errno.js';
 import { KvmError } from '../kvm/error.js';
 import {
-  MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, PROT_EXEC, PROT_READ, PROT_WRITE,
+  MAP_ANONYMOUS, MAP_FIXED, MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, PROT_EXEC, PROT_READ, PROT_WRITE,
 } from '../uapi.js';
 
 const PAGE_SIZE = 4096n;
 const PAGE_MASK = PAGE_SIZE - 1n;
+/** The hugetlb pool's page size (2 MiB). */
+const HPAGE_MASK = (1n << 21n) - 1n;
 /** The end of user space (TASK_SIZE_MAX with 4-level paging). */
 export const TASK_SIZE = (1n << 47n) - PAGE_SIZE;
 /** Where top-down placement starts: below the stack's reserved gap, as mmap_base leaves it. */
@@ -55,18 +57,23 @@ export class AddressSpace {
     return false;
   }
 
-  /** The highest free range of `len` bytes below MMAP_BASE (unmapped_area_topdown), or null. */
-  private placeTopDown(len: bigint): bigint | null {
+  /**
+   * The highest free range of `len` bytes below MMAP_BASE starting at a
+   * multiple of `mask + 1` (unmapped_area_topdown), or null.
+   */
+  private placeTopDown(len: bigint, mask = PAGE_MASK): bigint | null {
     const c = this.core;
     let ceiling = MMAP_BASE;
     for (let i = c.vma_count() - 1; i >= 0; i--) {
       const start = c.vma_start(i);
       const end = c.vma_end(i);
       if (start >= ceiling) continue;
-      if (end <= ceiling - len && ceiling - len >= MMAP_MIN_ADDR) return ceiling - len;
+      const at = (ceiling - len) & ~mask;
+      if (end <= at && at >= MMAP_MIN_ADDR) return at;
       ceiling = start;
     }
-    return ceiling - len >= MMAP_MIN_ADDR ? ceiling - len : null;
+    const at = (ceiling - len) & ~mask;
+    return at >= MMAP_MIN_ADDR ? at : null;
   }
 
   /**
@@ -86,9 +93,14 @@ export class AddressSpace {
     if ((offset & PAGE_MASK) !== 0n) throw new KvmError('EINVAL', syscall, `offset 0x${offset.toString(16)} is not page-aligned`);
     const anonymous = (flags & BigInt(MAP_ANONYMOUS)) !== 0n;
     const file = anonymous ? null : target();
+    // ksys_mmap_pgoff: MAP_HUGETLB takes a hugetlbfs file, or makes one for
+    // anonymous memory, whose length is a whole number of huge pages.
+    const huge = (flags & BigInt(MAP_HUGETLB)) !== 0n;
+    if (huge && file) throw new KvmError('EINVAL', syscall, 'MAP_HUGETLB on a file that is not on hugetlbfs');
+    const mask = huge ? HPAGE_MASK : PAGE_MASK;
     if (length === 0n) throw new KvmError('EINVAL', syscall, 'length is 0');
     if ((prot & ~PROT_ALL) !== 0n) throw new KvmError('EINVAL', syscall, `prot 0x${prot.toString(16)} has unknown bits`);
-    const len = (length + PAGE_MASK) & ~PAGE_MASK;
+    const len = (length + mask) & ~mask;
     if (len > TASK_SIZE) throw new KvmError('ENOMEM', syscall, `length 0x${length.toString(16)} does not fit in user space`);
     const pgoff = offset >> 12n;
     const type = flags & MAP_TYPE;
@@ -96,10 +108,10 @@ export class AddressSpace {
       throw new KvmError('EINVAL', syscall, `flags 0x${flags.toString(16)}: the mapping type must be MAP_SHARED or MAP_PRIVATE`);
     }
     const fixed = (flags & BigInt(MAP_FIXED)) !== 0n;
-    if (fixed && (addr & PAGE_MASK) !== 0n) throw new KvmError('EINVAL', syscall, `MAP_FIXED addr 0x${addr.toString(16)} is not page-aligned`);
+    if (fixed && (addr & mask) !== 0n) throw new KvmError('EINVAL', syscall, `MAP_FIXED addr 0x${addr.toString(16)} is not ${huge ? 'huge-' : ''}page-aligned`);
     if (fixed && (addr > TASK_SIZE || len > TASK_SIZE - addr)) throw new KvmError('ENOMEM', syscall, `MAP_FIXED range at 0x${addr.toString(16)} leaves user space`);
     const kinds = this.core.VmaKind;
-    let kind: number = kinds.Anon;
+    let kind: number = huge ? kinds.Hugetlb : kinds.Anon;
     let fileId = -1;
     if (file) {
       if (file.kind === 'no-mmap') throw new KvmError('ENODEV', syscall, `${file.what} cannot be mapped`);
@@ -113,15 +125,19 @@ export class AddressSpace {
     let start: bigint | null;
     if (fixed) start = addr;
     else {
-      const hint = (addr + PAGE_MASK) & ~PAGE_MASK;
-      start = hint >= MMAP_MIN_ADDR && hint <= TASK_SIZE - len && this.free(hint, hint + len) ? hint : this.placeTopDown(len);
+      const hint = (addr + mask) & ~mask;
+      start = hint >= MMAP_MIN_ADDR && hint <= TASK_SIZE - len && this.free(hint, hint + len) ? hint : this.placeTopDown(len, mask);
     }
     if (start === null) throw new KvmError('ENOMEM', syscall, `no free range of 0x${len.toString(16)} bytes`);
     // Mapping over existing mappings unmaps them, with the mmu notifier.
     const ret = this.free(start, start + len)
       ? this.core.vma_map(start, len, Number(prot), kind, fileId, pgoff)
       : this.core.vmm_mmap_fixed(start, len, Number(prot), kind, fileId, pgoff);
-    if (ret < 0) fail(ret, syscall, `cannot map [0x${start.toString(16)}, +0x${len.toString(16)})`);
+    if (ret < 0) {
+      fail(ret, syscall, huge && ret === -12
+        ? `the hugetlb pool cannot reserve ${len >> 21n} huge pages (Kvm.open hugePages)`
+        : `cannot map [0x${start.toString(16)}, +0x${len.toString(16)})`);
+    }
     return start;
   }
 

@@ -58,6 +58,11 @@ export interface KvmOptions {
   noDirectMapProposal?: boolean;
   /** Shuffles the free frame list, so frame numbers differ run to run (default: no shuffle). */
   seed?: number;
+  /**
+   * 2 MiB pages set aside for mmap(MAP_HUGETLB) when the machine starts, as
+   * the hugepages= boot parameter does (default 0: MAP_HUGETLB is ENOMEM).
+   */
+  hugePages?: number;
   /** Run the debug build of the core. */
   debug?: boolean;
 }
@@ -108,7 +113,7 @@ export class Kvm {
    */
   private readonly mappedClosedFiles = new Set<GuestMemfd>();
 
-  private constructor(readonly core: Core, options: Required<Omit<KvmOptions, 'seed' | 'debug'>>) {
+  private constructor(readonly core: Core, options: Required<Omit<KvmOptions, 'seed' | 'debug' | 'hugePages'>>) {
     this.x = core.exports;
     this.profile = new HostProfile(options.host, options.noDirectMapProposal);
     this.freeRecords = Array.from({ length: options.maxVcpus }, (_, i) => options.maxVcpus - 1 - i);
@@ -134,7 +139,13 @@ export class Kvm {
     positive(o.hostCpus, 'hostCpus');
     positive(o.maxVcpus, 'maxVcpus');
     if (o.host !== 'tdp' && o.host !== 'shadow') throw new RangeError(`gmemu: Kvm.open: host must be 'tdp' or 'shadow', got ${String(o.host)}`);
+    const hugePages = options.hugePages ?? 0;
+    if (!Number.isSafeInteger(hugePages) || hugePages < 0) throw new RangeError(`gmemu: Kvm.open: hugePages must be a non-negative integer, got ${hugePages}`);
     const core = await createCore({ ramFrames: o.ramMiB * 256, maxVcpus: o.maxVcpus, hostCpus: o.hostCpus }, options.debug ?? false);
+    // The pool comes off the top of RAM before the free list is shuffled.
+    if (core.exports.hugetlb_pool_init(hugePages) < 0) {
+      throw new RangeError(`gmemu: Kvm.open: ${hugePages} huge pages (2 MiB each) do not fit in ${o.ramMiB} MiB with a quarter left for the rest`);
+    }
     if (options.seed !== undefined) core.exports.phys_shuffle(options.seed >>> 0);
     return new Kvm(core, o);
   }

@@ -353,3 +353,80 @@ describe('zaps', () => {
     expect(x.phys_free_frames()).toBe(free0);
   });
 });
+
+describe('the mapping level (kvm_mmu_max_mapping_level)', () => {
+  const HPAGE = 0x20_0000;
+  const HUGE = K.MAP_PRIVATE | K.MAP_ANONYMOUS | K.MAP_HUGETLB;
+  const hugeVm = (type = 0) => vmOf(type, { ramMiB: 32, hugePages: 4 });
+  /** A hugetlb-backed memslot of `len` bytes at `gpa`, starting `skew` bytes into a fresh 2 MiB-aligned mapping. */
+  const hugeSlot = (v: Vm, slot: number, gpa: number, len: number, skew = 0, flags = 0) => {
+    const mem = v.kvm.mmap(0, 2 * HPAGE, RW, HUGE, -1, 0);
+    v.kvm.ioctl(v.vm, K.KVM_SET_USER_MEMORY_REGION, { slot, flags, guest_phys_addr: gpa, memory_size: len, userspace_addr: mem + BigInt(skew) });
+    return mem + BigInt(skew);
+  };
+
+  it('a hugetlb page behind an aligned slot maps as one 2 MiB leaf', async () => {
+    const v = await hugeVm();
+    const { x } = v;
+    const mem = hugeSlot(v, 0, HPAGE, 2 * HPAGE);
+    expect(v.write(HPAGE + 0x5000)).toBe(R(x).Fixed);
+    expect(x.kvm_page_fault_shift()).toBe(21);
+    const head = BigInt(x.mm_lookup_pfn(mem)) << 12n;
+    expect(v.hpa(HPAGE)).toBe(head);
+    expect(v.hpa(HPAGE + 0x1f_f000)).toBe(head + 0x1f_f000n);
+    expect(v.hpa(2 * HPAGE)).toBeNull();
+    expect(v.counters().mmu_pf_fixed2m).toBe(1);
+  });
+
+  it('4 KiB when the gfn and userspace_addr disagree modulo 2 MiB, or the slot does not hold the whole 2 MiB', async () => {
+    const v = await hugeVm();
+    const { x } = v;
+    hugeSlot(v, 0, HPAGE + 0x1000, HPAGE, 0);
+    expect(v.read(HPAGE + 0x1000)).toBe(R(x).Fixed);
+    expect(x.kvm_page_fault_shift()).toBe(12);
+    hugeSlot(v, 1, 4 * HPAGE, HPAGE / 2);
+    expect(v.read(4 * HPAGE)).toBe(R(x).Fixed);
+    expect(x.kvm_page_fault_shift()).toBe(12);
+    expect(v.counters().mmu_pf_fixed2m).toBe(0);
+  });
+
+  it('4 KiB in a dirty-logged slot', async () => {
+    const v = await hugeVm();
+    hugeSlot(v, 0, 0, HPAGE, 0, K.KVM_MEM_LOG_DIRTY_PAGES);
+    expect(v.read(0)).toBe(R(v.x).Fixed);
+    expect(v.x.kvm_page_fault_shift()).toBe(12);
+  });
+
+  it('private-memory VMs: 4 KiB while the 2 MiB range has mixed attributes; once uniform, a huge leaf replaces the small ones', async () => {
+    const v = await hugeVm(K.KVM_X86_SW_PROTECTED_VM);
+    const { x, kvm } = v;
+    hugeSlot(v, 0, 0, HPAGE);
+    kvm.ioctl(v.vm, K.KVM_SET_MEMORY_ATTRIBUTES, { address: 0x10_0000, size: PAGE, attributes: K.KVM_MEMORY_ATTRIBUTE_PRIVATE });
+    expect(v.read(0x3000)).toBe(R(x).Fixed);
+    expect(x.kvm_page_fault_shift()).toBe(12);
+    kvm.ioctl(v.vm, K.KVM_SET_MEMORY_ATTRIBUTES, { address: 0x10_0000, size: PAGE, attributes: 0 });
+    // The 4 KiB leaf at 0x3000 survived (only the changed gfn was zapped); the
+    // next fault maps 2 MiB over its table, which goes after the flush.
+    expect(v.hpa(0x3000)).not.toBeNull();
+    const c0 = v.counters();
+    expect(v.read(0x3000)).toBe(R(x).Fixed);
+    expect(x.kvm_page_fault_shift()).toBe(21);
+    const c = v.counters();
+    expect(c.ept_table_free - c0.ept_table_free).toBe(1);
+    expect(c.remote_tlb_flush_requests - c0.remote_tlb_flush_requests).toBe(1);
+    expect(v.read(0x3000)).toBe(R(x).Spurious);
+  });
+
+  it('guest_memfd pages are order 0: 4 KiB', async () => {
+    const v = await hugeVm(K.KVM_X86_SW_PROTECTED_VM);
+    const { x, kvm } = v;
+    const g = kvm.ioctl(v.vm, K.KVM_CREATE_GUEST_MEMFD, { size: HPAGE }) as number;
+    const mem = kvm.mmap(0, HPAGE, RW, HUGE, -1, 0);
+    kvm.ioctl(v.vm, K.KVM_SET_USER_MEMORY_REGION2, {
+      slot: 0, flags: K.KVM_MEM_GUEST_MEMFD, guest_phys_addr: 0, memory_size: HPAGE, userspace_addr: mem, guest_memfd: g,
+    });
+    kvm.ioctl(v.vm, K.KVM_SET_MEMORY_ATTRIBUTES, { address: 0, size: HPAGE, attributes: K.KVM_MEMORY_ATTRIBUTE_PRIVATE });
+    expect(v.read(0)).toBe(R(x).Fixed);
+    expect(x.kvm_page_fault_shift()).toBe(12);
+  });
+});

@@ -119,3 +119,25 @@ describe('KVM_PRE_FAULT_MEMORY', () => {
     expect([leaf & 0x100n, leaf & 0x200n, leaf & 7n]).toEqual([0n, 0x200n, 7n]);
   });
 });
+
+describe('KVM_PRE_FAULT_MEMORY with 2 MiB mappings', () => {
+  const HPAGE = 0x20_0000;
+  it('a huge mapping larger than the range is clamped to it; a 2 MiB-aligned range takes one step per huge page', async () => {
+    const kvm = await Kvm.open({ ramMiB: 32, hugePages: 4 });
+    const x = kvm.core.exports;
+    const vm = kvm.ioctl(kvm.fd, K.KVM_CREATE_VM, 0) as number;
+    const vcpu = kvm.ioctl(vm, K.KVM_CREATE_VCPU, 0) as number;
+    const mem = kvm.mmap(0, 2 * HPAGE, RW, K.MAP_PRIVATE | K.MAP_ANONYMOUS | K.MAP_HUGETLB, -1, 0);
+    kvm.ioctl(vm, K.KVM_SET_USER_MEMORY_REGION, { slot: 0, guest_phys_addr: HPAGE, memory_size: 2 * HPAGE, userspace_addr: mem });
+    const arg = { gpa: HPAGE + 0x1000, size: 0x1000 };
+    kvm.ioctl(vcpu, K.KVM_PRE_FAULT_MEMORY, arg);
+    expect(arg).toMatchObject({ gpa: HPAGE + 0x2000, size: 0 });
+    const c = () => readCounters(kvm.core) as Record<string, number>;
+    expect([c().mmu_prefault, c().mmu_pf_fixed2m]).toEqual([1, 1]);
+    const whole = { gpa: HPAGE, size: 2 * HPAGE };
+    kvm.ioctl(vcpu, K.KVM_PRE_FAULT_MEMORY, whole);
+    expect(whole).toMatchObject({ gpa: 3 * HPAGE, size: 0 });
+    expect([c().mmu_prefault, c().mmu_pf_fixed2m]).toEqual([3, 2]);
+    expect(x.mm_lookup_pfn(mem + BigInt(HPAGE))).toBe(x.mm_lookup_pfn(mem) + 512);
+  });
+});
