@@ -657,8 +657,3 @@ export function cpu_exec(vcpu: u32, budget: u64): i32 {
 export function cpu_set_flags(vcpu: u32, flags: u32): void {
   store<u32>(vcpu_ptr(vcpu) + Vcpu.CpuFlags, flags);
 }
-
-/** Whether the vCPU is in 64-bit mode (is_64_bit_hypercall). */
-export function cpu_long_mode(vcpu: u32): bool {
-  return (load<u32>(vcpu_ptr(vcpu) + Vcpu.CpuFlags) & CpuFlag.Long64) != 0;
-}

@@ -72,8 +72,8 @@ export {
   inspect_gmem_next, inspect_ept, inspect_tlb,
 } from './inspect';
 export { CpuFlag, RunPending, KvmRun, KVM_RUN_BYTES } from './layout';
-export { Op, Cond, SysReg, Vector, Reg, INSN_BYTES, REG_ZERO } from './isa';
-export { CpuExit, PIO_DATA_OFFSET, cpu_exec, cpu_executed, cpu_emulate_mmio, cpu_long_mode, cpu_set_flags } from './cpu';
+export { Op, Cond, SysReg, Vector, INSN_BYTES, REG_ZERO } from './isa';
+export { CpuExit, PIO_DATA_OFFSET, cpu_exec, cpu_executed, cpu_emulate_mmio, cpu_set_flags } from './cpu';
 export { RUN_SLICE, vcpu_run } from './run';
 export {
   PageFaultResult, PFERR_PRESENT_MASK, PFERR_WRITE_MASK, PFERR_USER_MASK, PFERR_FETCH_MASK, PFERR_GUEST_FINAL_MASK,

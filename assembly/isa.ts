@@ -5,7 +5,8 @@
 // translation:
 //
 //   byte 0    op       (Op)
-//   byte 1    a        destination / first register (Reg)
+//   byte 1    a        destination / first register (x86 number: rax 0, rcx 1,
+//                      rdx 2, rbx 3, rsp 4, rbp 5, rsi 6, rdi 7, r8..r15 8..15)
 //   byte 2    b        source register; REG_ZERO for none
 //   byte 3    c        width, condition, system register or vector, by op
 //   bytes 4-7          0 (anything else is #UD, so the encoding can grow)
@@ -16,13 +17,7 @@
 // invalid, so running into zeroed memory raises #UD.
 
 export const INSN_BYTES: u32 = 16;
-export const INSN_SHIFT: u32 = 4;
 
-/** Register numbers: x86's encoding order. */
-export enum Reg {
-  Rax = 0, Rcx = 1, Rdx = 2, Rbx = 3, Rsp = 4, Rbp = 5, Rsi = 6, Rdi = 7,
-  R8 = 8, R9 = 9, R10 = 10, R11 = 11, R12 = 12, R13 = 13, R14 = 14, R15 = 15,
-}
 /** The register slot that reads 0: "no register" in the b field. */
 export const REG_ZERO: u32 = 16;
 
