@@ -231,13 +231,10 @@ function memory_fault(vcpu: u32, gfn: u64, is_private: bool, err: i32): i32 {
 
 /**
  * host_pfn_mapping_level, as a page shift: the size of the VMM's page-table
- * mapping of `hva`: 2 MiB in a hugetlb VMA, else 4 KiB (no THP is modelled).
- * Read without mmap_lock, as KVM reads the host page tables: a racing
- * munmap or mprotect ends an invalidation, which the fault's retry catches.
+ * mapping in VMA `i`: 2 MiB in a hugetlb VMA, else 4 KiB (no THP is modelled).
  */
-function host_mapping_shift(hva: u64): u32 {
-  const i = vma_find(hva);
-  return i >= 0 && vma_kind(<u32>i) == VmaKind.Hugetlb ? HPAGE_SHIFT : PAGE_SHIFT;
+function host_mapping_shift(i: u32): u32 {
+  return vma_kind(i) == VmaKind.Hugetlb ? HPAGE_SHIFT : PAGE_SHIFT;
 }
 
 /** lpage_info's disallow_lpage for the 2^shift-byte page around `gfn`, and KVM_LPAGE_MIXED_FLAG. */
@@ -354,10 +351,11 @@ function tdp_page_fault(vcpu: u32, vm: u32, gpa: u64, error_code: u64, prefetch:
     pfn = vma_pfn();
     refcounted = true;
     // hva_to_pfn's map_writable: a read maps writable when the host's
-    // mapping is. A racing mprotect ends an invalidation, caught below.
+    // mapping is; and host_pfn_mapping_level. Both read the VMA without
+    // mmap_lock: a racing munmap or mprotect ends an invalidation, caught below.
     const i = vma_find(hva);
     writable = (g_flags & KVM_MEM_READONLY) == 0 && (write || (i >= 0 && (vma_prot(<u32>i) & 2) != 0));
-    host_shift = host_mapping_shift(hva);
+    host_shift = i >= 0 ? host_mapping_shift(<u32>i) : PAGE_SHIFT;
   }
   if (mmu_invalidate_retry(vm, seq, gfn, gfn + 1)) {
     if (refcounted) frame_put(pfn);
