@@ -72,7 +72,9 @@ top:    add  rax, rcx
     g.kvm.ioctl(g.vcpu, K.KVM_RUN);
     expect(run.exit_reason).toBe(K.KVM_EXIT_HLT);
     expect(Number(regs(g).rip)).toBe(Number(CODE_VA) + 7 * 16);
-    expect(g.kvm.stats(g.vcpu)).toBeDefined();
+    // Counted in the vCPU's own stats block: two exits; 2 + 2 * 100 + 3 instructions; the pages the MMU
+    // mapped on EPT violations: five guest table pages (PML4, PDPT, PD, two PTs), code and data.
+    expect(g.kvm.stats(g.vcpu)).toMatchObject({ io_exits: 1, halt_exits: 1, guest_insn: 205, mmu_pf_fixed4k: 7 });
   });
 
   it('takes no argument; runState belongs to vCPU fds', async () => {
@@ -125,6 +127,28 @@ top:    add  rax, rcx
     run.immediate_exit = 0;
     g.kvm.ioctl(g.vcpu, K.KVM_RUN);
     expect(run.exit_reason).toBe(K.KVM_EXIT_HLT);
+  });
+
+  it('a pending MMIO read is consumed even after KVM_SET_REGS; a port input only if RIP is still at the IN', async () => {
+    const g = await guest();
+    boot(g, 'ld1 rbx, [0x90_0000]\n hlt\n in1 rcx, 0x60\n hlt\n mov rdx, 1\n hlt');
+    const run = g.kvm.runState(g.vcpu);
+    g.kvm.ioctl(g.vcpu, K.KVM_RUN);
+    expect(run.exit_reason).toBe(K.KVM_EXIT_MMIO);
+    run.mmio.data[0] = 0x5c;
+    g.kvm.ioctl(g.vcpu, K.KVM_SET_REGS, { ...regs(g), rip: CODE_VA + 0x40n });
+    g.kvm.ioctl(g.vcpu, K.KVM_RUN);
+    // The emulator finished the load (rbx) and went on after it: the HLT at +0x10.
+    expect(run.exit_reason).toBe(K.KVM_EXIT_HLT);
+    expect(regs(g).rbx).toBe(0x5cn);
+    expect(regs(g).rip).toBe(CODE_VA + 0x20n);
+    g.kvm.ioctl(g.vcpu, K.KVM_RUN);
+    expect(run.exit_reason).toBe(K.KVM_EXIT_IO);
+    run.io.data[0] = 0x77;
+    g.kvm.ioctl(g.vcpu, K.KVM_SET_REGS, { ...regs(g), rip: CODE_VA + 0x40n });
+    g.kvm.ioctl(g.vcpu, K.KVM_RUN);
+    expect(run.exit_reason).toBe(K.KVM_EXIT_HLT);
+    expect([regs(g).rcx, regs(g).rdx]).toEqual([0n, 1n]);
   });
 
   it('the budget ends a run with EINTR and KVM_EXIT_INTR, and the next run goes on', async () => {
