@@ -68,7 +68,7 @@ export {
 } from './requests';
 export { VcpuMode, VCPU_MODE_MASK, VCPU_MODE_WAITER } from './layout';
 export {
-  InspectFault, inspect_bad_pfn, inspect_bad_gpa, inspect_used_frames, inspect_free_list, inspect_orphan_frames, inspect_gmem,
+  InspectFault, inspect_bad_pfn, inspect_bad_gpa, inspect_used_frames, inspect_used_frames_of, inspect_free_list, inspect_orphan_frames, inspect_gmem,
   inspect_gmem_next, inspect_ept, inspect_tlb,
 } from './inspect';
 export { CpuFlag, RunPending, KvmRun, KVM_RUN_BYTES } from './layout';

@@ -7,6 +7,7 @@
 // for a quiescent machine, between two calls.
 
 import { ATTR_OWNER_BASE, KVM_MEMORY_ATTRIBUTE_PRIVATE, attr_get } from './attributes';
+import { dmap_present } from './directmap';
 import { ept_hpa, ept_make_eptp, ept_rights, ept_walk } from './ept';
 import { GMEM_OWNER_BASE, gmem_lookup_pfn } from './gmem';
 import {
@@ -29,6 +30,8 @@ export enum InspectFault {
   FreeListUsedFrame,
   /** The free stack and the frames with no reference are not the same set. */
   FreeListMismatch,
+  /** A free frame is missing from the direct map (a NO_DIRECT_MAP page freed before it was restored). */
+  FreeFrameNotInDirectMap,
   /** A frame in use names an owner that does not exist. */
   OrphanFrame,
   /** A page-cache entry's frame is free, or not a guest_memfd page of that file. */
@@ -94,10 +97,22 @@ export function inspect_used_frames(): u32 {
   return used;
 }
 
+/** Frames in use of kind `kind` held by `owner` (owner 0 PageTable frames: the direct map's split tables). */
+export function inspect_used_frames_of(kind: FrameKind, owner: u32): u32 {
+  const n = ram_frames();
+  let count: u32 = 0;
+  for (let pfn: u32 = 0; pfn < n; pfn++) {
+    const m = frame_meta_ptr(pfn);
+    if (load<u32>(m + Frame.Refcount) != 0 && load<u8>(m + Frame.Kind) == kind && load<u32>(m + Frame.Owner) == owner) count++;
+  }
+  return count;
+}
+
 /**
  * The free stack holds exactly the frames with no reference: each entry is
- * free, and the two sets have the same size, pfn sum and sum of squares (so
- * an entry listed twice cannot stand in for a free frame that is missing).
+ * free and mapped in the direct map (the page allocator's next user expects
+ * it there), and the two sets have the same size, pfn sum and sum of squares
+ * (so an entry listed twice cannot stand in for a free frame that is missing).
  */
 export function inspect_free_list(): InspectFault {
   const top = load<u32>(header_ptr() + Hdr.FreeTop);
@@ -110,6 +125,7 @@ export function inspect_free_list(): InspectFault {
     if (pfn >= ram_frames() || load<u32>(m + Frame.Refcount) != 0 || load<u8>(m + Frame.Kind) != FrameKind.Free) {
       return fail(InspectFault.FreeListUsedFrame, pfn);
     }
+    if (!dmap_present(pfn)) return fail(InspectFault.FreeFrameNotInDirectMap, pfn);
     sum += pfn;
     squares += <u64>pfn * pfn;
   }

@@ -49,7 +49,7 @@ describe('inspect', () => {
     expect(c.all()).toEqual([0, 0, 0, 0, 0]);
   });
 
-  it('names a frame whose owner does not exist, a used frame on the free list, a guest_memfd page no cache holds', async () => {
+  it('names a frame whose owner does not exist, a used or unmapped frame on the free list, a guest_memfd page no cache holds', async () => {
     const g = await guest();
     const x = g.kvm.core.exports;
     const c = checks(g);
@@ -73,6 +73,17 @@ describe('inspect', () => {
     expect(x.inspect_free_list()).toBe(c.F.FreeListUsedFrame);
     expect(x.inspect_bad_pfn()).toBe(free);
     view.setUint32(x.frame_meta_ptr(free) + x.Frame.Refcount, 0, true);
+    expect(x.inspect_free_list()).toBe(c.F.None);
+    // A free frame the direct map lost (freed while removed from it). The
+    // split this makes takes the top free frame, so the lost one lies below it.
+    const lost = x.frame_alloc(x.FrameKind.Anon, 1);
+    const top2 = x.frame_alloc(x.FrameKind.Anon, 1);
+    x.frame_put(lost);
+    x.frame_put(top2);
+    expect(x.set_direct_map_invalid_noflush(lost)).toBe(0);
+    expect(x.inspect_free_list()).toBe(c.F.FreeFrameNotInDirectMap);
+    expect(x.inspect_bad_pfn()).toBe(lost);
+    x.set_direct_map_default_noflush(lost);
     expect(x.inspect_free_list()).toBe(c.F.None);
   });
 
