@@ -40,7 +40,9 @@ import {
 } from './layout';
 import { ept_free_deferred, ept_zap_deferred, ept_zap_leafs } from './ept';
 import { gmem_punch, gmem_refcount, gmem_vm_id } from './gmem';
-import { vma_map, vma_protect, vma_unmap, vma_zap_file } from './vma';
+import {
+  vma_map, vma_map_check, vma_protect, vma_protect_check, vma_unmap, vma_unmap_check, vma_zap_file,
+} from './vma';
 import { attr_set_range } from './attributes';
 import { memslot_count, memslot_generation } from './memslot';
 import { kvm_flush_remote_tlbs } from './requests';
@@ -268,9 +270,13 @@ function notifiers_end(): void {
 /**
  * munmap with the mmu notifier around it (unmap_region calls
  * mmu_notifier_invalidate_range_start/end): every VM's mappings of the range
- * go and are flushed before vma_unmap frees the pages. Returns vma_unmap's result.
+ * go and are flushed before vma_unmap frees the pages. A munmap that fails
+ * its checks (the VMA splits come first in Linux) invalidates nothing.
+ * Returns vma_unmap's result.
  */
 export function vmm_munmap(start: u64, len: u64): i32 {
+  const err = vma_unmap_check(start, len);
+  if (err != 0) return err;
   notifiers_start(start, start + len);
   const r = vma_unmap(start, len);
   notifiers_end();
@@ -283,6 +289,8 @@ export function vmm_munmap(start: u64, len: u64): i32 {
  * and the next fault maps it with the new rights. Returns vma_protect's result.
  */
 export function vmm_mprotect(start: u64, len: u64, prot: u32): i32 {
+  const err = vma_protect_check(start, len, prot);
+  if (err != 0) return err;
   notifiers_start(start, start + len);
   const r = vma_protect(start, len, prot);
   notifiers_end();
@@ -294,6 +302,8 @@ export function vmm_mprotect(start: u64, len: u64, prot: u32): i32 {
  * notifier. Returns vma_map's result.
  */
 export function vmm_mmap_fixed(start: u64, len: u64, prot: u32, kind: u32, file: i32, pgoff: u64): i32 {
+  const err = vma_map_check(start, len, kind);
+  if (err != 0) return err;
   notifiers_start(start, start + len);
   const r = vma_map(start, len, prot, kind, file, pgoff);
   notifiers_end();

@@ -45,7 +45,10 @@ import {
   GUEST_MEMFD_FLAG_INIT_SHARED, GUEST_MEMFD_FLAG_NO_DIRECT_MAP,
   gmem_flags, gmem_get, gmem_get_pfn, gmem_pfn, gmem_put, gmem_size,
 } from './gmem';
-import { HPAGE_FRAMES, HPAGE_SHIFT, hugetlb_alloc, hugetlb_is_head, hugetlb_put, hugetlb_reserve, hugetlb_unreserve } from './hugetlb';
+import {
+  HPAGE_FRAMES, HPAGE_SHIFT, hugetlb_alloc, hugetlb_free_pages, hugetlb_is_head, hugetlb_put, hugetlb_reserve, hugetlb_resv_pages,
+  hugetlb_unreserve,
+} from './hugetlb';
 import { Stat, stat_inc } from './stats';
 import { spin_lock, spin_unlock } from './sync';
 
@@ -416,6 +419,23 @@ export function vma_map(start: u64, len: u64, prot: u32, kind: u32, file: i32, p
 }
 
 /**
+ * vma_map's checks that come before any mapping goes, as vma_unmap_check:
+ * the range, the kind, hugetlb alignment and splits, the pool's room for the
+ * reservation, the VMA table's room. (A missing file is EBADF at the map.)
+ */
+export function vma_map_check(start: u64, len: u64, kind: u32): i32 {
+  if (!range_ok(start, len) || kind > <u32>VmaKind.Hugetlb) return EINVAL;
+  const huge = kind == VmaKind.Hugetlb;
+  if (huge && ((start | len) & HPAGE_MASK) != 0) return EINVAL;
+  if (!huge_splits_ok(start, start + len)) return EINVAL;
+  if (huge && <u64>(hugetlb_free_pages() - hugetlb_resv_pages()) < len >> HPAGE_SHIFT) return ENOMEM;
+  spin_lock(Lock.Mm);
+  const r = <i32>count() + clear_growth(start, start + len) + 1 > <i32>VMA_MAX ? ENOMEM : 0;
+  spin_unlock(Lock.Mm);
+  return r;
+}
+
+/**
  * munmap: removes [start, start + len) from the address space and frees its
  * anonymous pages. A range with no VMA in it is fine. Returns 0; -22 (EINVAL)
  * for an unaligned, empty or out-of-range request, or one that would split a
@@ -423,16 +443,25 @@ export function vma_map(start: u64, len: u64, prot: u32, kind: u32, file: i32, p
  * two would overflow the table.
  */
 export function vma_unmap(start: u64, len: u64): i32 {
-  if (!range_ok(start, len) || !huge_splits_ok(start, start + len)) return EINVAL;
-  const end = start + len;
+  const r = vma_unmap_check(start, len);
+  if (r != 0) return r;
   spin_lock(Lock.Mm);
-  if (<i32>count() + clear_growth(start, end) > <i32>VMA_MAX) {
-    spin_unlock(Lock.Mm);
-    return ENOMEM;
-  }
-  clear_range(start, end);
+  clear_range(start, start + len);
   spin_unlock(Lock.Mm);
   return 0;
+}
+
+/**
+ * vma_unmap's checks without the change: its errno, or 0 when it would
+ * succeed. The caller that changes the VMAs next (the mmu notifier's, which
+ * must not invalidate for a failing munmap) is the only thread that changes them.
+ */
+export function vma_unmap_check(start: u64, len: u64): i32 {
+  if (!range_ok(start, len) || !huge_splits_ok(start, start + len)) return EINVAL;
+  spin_lock(Lock.Mm);
+  const r = <i32>count() + clear_growth(start, start + len) > <i32>VMA_MAX ? ENOMEM : 0;
+  spin_unlock(Lock.Mm);
+  return r;
 }
 
 /**
@@ -475,6 +504,20 @@ function isolate(start: u64, end: u64): u32 {
  * noexec). Nothing changes on an error.
  */
 export function vma_protect(start: u64, len: u64, prot: u32): i32 {
+  const err = vma_protect_check(start, len, prot);
+  if (err != 0) return err;
+  const end = start + len;
+  spin_lock(Lock.Mm);
+  const first = isolate(start, end);
+  const last = g_isolated_last;
+  for (let k = first; k <= last; k++) store<u32>(vma_ptr(k) + VmaRec.Prot, prot);
+  merge_range(first > 0 ? first - 1 : 0, last + 1);
+  spin_unlock(Lock.Mm);
+  return 0;
+}
+
+/** vma_protect's checks without the change, as vma_unmap_check. */
+export function vma_protect_check(start: u64, len: u64, prot: u32): i32 {
   if (!range_ok(start, len) || !huge_splits_ok(start, start + len)) return EINVAL;
   const end = start + len;
   spin_lock(Lock.Mm);
@@ -484,16 +527,8 @@ export function vma_protect(start: u64, len: u64, prot: u32): i32 {
       if (v_kind(i) == VmaKind.GuestMemfd) err = EACCES;
     }
   }
-  if (err != 0) {
-    spin_unlock(Lock.Mm);
-    return err;
-  }
-  const first = isolate(start, end);
-  const last = g_isolated_last;
-  for (let k = first; k <= last; k++) store<u32>(vma_ptr(k) + VmaRec.Prot, prot);
-  merge_range(first > 0 ? first - 1 : 0, last + 1);
   spin_unlock(Lock.Mm);
-  return 0;
+  return err;
 }
 
 /**

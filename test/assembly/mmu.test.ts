@@ -262,6 +262,19 @@ describe('zaps', () => {
     expect(x.mmu_invalidate_seq(v.id)).toBe(0n);
   });
 
+  it('a munmap, mprotect or MAP_FIXED that fails its checks invalidates nothing', async () => {
+    const v = await vmOf(0, { ramMiB: 32, hugePages: 2 });
+    const { x, kvm } = v;
+    const huge = kvm.mmap(0, 0x20_0000, RW, ANON | K.MAP_HUGETLB, -1, 0);
+    kvm.ioctl(v.vm, K.KVM_SET_USER_MEMORY_REGION, { slot: 0, guest_phys_addr: 0, memory_size: 0x20_0000, userspace_addr: huge });
+    expect(v.read(0x1000)).toBe(R(x).Fixed);
+    expect(() => kvm.munmap(huge + 0x1000n, PAGE)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => kvm.mprotect(huge, 0x40_0000, K.PROT_READ)).toThrow(expect.objectContaining({ code: 'ENOMEM' }));
+    expect(() => kvm.mmap(huge, 0x40_0000, RW, ANON | K.MAP_HUGETLB | K.MAP_FIXED, -1, 0)).toThrow(expect.objectContaining({ code: 'ENOMEM' }));
+    expect(v.hpa(0x1000)).not.toBeNull();
+    expect([v.counters().mmu_invalidate, x.mmu_invalidate_seq(v.id)]).toEqual([0, 0n]);
+  });
+
   it('mprotect zaps the range; a read then maps read-only', async () => {
     const v = await vmOf();
     const { x, kvm } = v;
