@@ -9,7 +9,7 @@ export {
   layout_bytes_needed,
   ram_base, ram_bytes, vcpu_ptr, tlb_ptr, frame_meta_ptr, stats_block_ptr, header_ptr,
 } from './layout';
-export { Stat, stats_select, stats_read, stats_total, stats_reset, stats_clear_block, stats_count } from './stats';
+export { Stat, stats_select, stats_read, stats_total, stats_reset, stats_count } from './stats';
 export { machine_init, machine_attach } from './machine';
 export {
   PFN_NONE, FRAME_POISON,

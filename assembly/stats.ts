@@ -208,11 +208,6 @@ export function stats_total(s: u32): u64 {
   return sum;
 }
 
-/** Zeroes one block: a new vCPU on a reused record starts from nothing, as a new vCPU's stats do in Linux. */
-export function stats_clear_block(block: u32): void {
-  memory.fill(stats_block_ptr(block), 0, <usize>STAT_SLOTS * 8);
-}
-
 export function stats_reset(): void {
   memory.fill(stats_block_ptr(0), 0, <usize>(max_vcpus() + 1) * STAT_SLOTS * 8);
 }

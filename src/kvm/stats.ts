@@ -27,6 +27,12 @@ export class StatsBook {
   private readonly live = new WeakMap<VmObject, Set<number>>();
   /** Counts of each VM's closed vCPUs, by counter index. */
   private readonly retired = new WeakMap<VmObject, bigint[]>();
+  /**
+   * What each record's block held when its vCPU was created: a record may
+   * have served a closed vCPU, and the block keeps counting on (the core's
+   * totals never lose an event), so a vCPU's counts are the block minus this.
+   */
+  private readonly base = new Map<number, bigint[]>();
 
   constructor(private readonly core: Core) {
     this.names = counterNames(core);
@@ -38,7 +44,9 @@ export class StatsBook {
 
   /** A new vCPU on `record` starts from zero, whatever the record's last vCPU counted. */
   vcpuCreated(vm: VmObject, record: number): void {
-    this.core.exports.stats_clear_block(StatsBook.block(record));
+    const base = this.names.map(() => 0n);
+    this.addBlock(base, StatsBook.block(record));
+    this.base.set(record, base);
     let set = this.live.get(vm);
     if (!set) this.live.set(vm, (set = new Set()));
     set.add(record);
@@ -47,26 +55,40 @@ export class StatsBook {
   /** The vCPU on `record` is gone: its counts stay with its VM. */
   vcpuClosed(vm: VmObject, record: number): void {
     const sum = this.retired.get(vm) ?? this.names.map(() => 0n);
-    this.addBlock(sum, StatsBook.block(record));
+    this.addVcpu(sum, record);
     this.retired.set(vm, sum);
     this.live.get(vm)?.delete(record);
   }
 
   ofVcpu(record: number): KvmStats {
     const sum = this.names.map(() => 0n);
-    this.addBlock(sum, StatsBook.block(record));
+    this.addVcpu(sum, record);
     return this.named(sum);
   }
 
   ofVm(vm: VmObject): KvmStats {
     const sum = [...(this.retired.get(vm) ?? this.names.map(() => 0n))];
-    for (const record of this.live.get(vm) ?? []) this.addBlock(sum, StatsBook.block(record));
+    for (const record of this.live.get(vm) ?? []) this.addVcpu(sum, record);
     return this.named(sum);
   }
 
   ofHost(): KvmStats {
     const x = this.core.exports;
     return this.named(this.names.map((_, i) => x.stats_total(i)));
+  }
+
+  /**
+   * Adds what the vCPU on `record` counted since its creation. A counter
+   * below its base was reset since (stats_reset): all of it is this vCPU's.
+   */
+  private addVcpu(sum: bigint[], record: number): void {
+    const x = this.core.exports;
+    const base = this.base.get(record);
+    for (let i = 0; i < sum.length; i++) {
+      const v = x.stats_read(StatsBook.block(record), i);
+      const b = base?.[i] ?? 0n;
+      sum[i] += v >= b ? v - b : v;
+    }
   }
 
   private addBlock(sum: bigint[], block: number): void {
