@@ -114,6 +114,11 @@ describe('bad input', () => {
       ['a guest_memfd as a memslot\'s guest_memfd from /dev/kvm\'s fd number', (e) => e.kvm.ioctl(e.vm, K.KVM_SET_USER_MEMORY_REGION2, {
         slot: 0, flags: K.KVM_MEM_GUEST_MEMFD, guest_phys_addr: 0, memory_size: 0x1000, userspace_addr: e.mem, guest_memfd: e.kvm.fd,
       }), 'EINVAL', /guest_memfd/],
+      ['runState of a VM fd', (e) => e.kvm.runState(e.vm), 'EINVAL', /vm fd, not a vCPU fd/],
+      ['runState of a closed fd', (e) => e.kvm.runState(e.closed), 'EBADF', /fd \d+ is not open/],
+      ['KVM_RUN on a VM fd', (e) => e.kvm.ioctl(e.vm, K.KVM_RUN, 0), 'ENOTTY', /not an ioctl of a vm fd/],
+      ['KVM_RUN with an argument', (e) => e.kvm.ioctl(e.vcpu, K.KVM_RUN, 1), 'EINVAL', /KVM_RUN takes no argument/],
+      ['KVM_RUN with an argument that is no integer', (e) => e.kvm.ioctl(e.vcpu, K.KVM_RUN, 'go'), 'EINVAL', /\barg\b.*integer/],
       ['a closed fd as a memslot\'s guest_memfd', (e) => e.kvm.ioctl(e.vm, K.KVM_SET_USER_MEMORY_REGION2, {
         slot: 0, flags: K.KVM_MEM_GUEST_MEMFD, guest_phys_addr: 0, memory_size: 0x1000, userspace_addr: e.mem, guest_memfd: e.closed,
       }), 'EBADF', /guest_memfd/],
